@@ -1,0 +1,1 @@
+"""Pure cryptography: AES-256-GCM files, secp256k1 identities, encrypted session init."""
