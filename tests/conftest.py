@@ -22,7 +22,7 @@ def free_port() -> int:
 
 @pytest.fixture
 def dev_store_dir(tmp_path: Path) -> Path:
-    """The directory the ``dev_store`` fixture serves (``fs/`` files, ``blobs/`` by hash)."""
+    """The directory the ``dev_store`` fixture serves, laid out like ``S5_LOCAL_DIR``."""
     return tmp_path / "devstore"
 
 

@@ -20,9 +20,11 @@ from s5vec.crypto.hexcodec import decode_hex
 from s5vec.devstore import serve as serve_store
 from s5vec.errors import S5VecError
 from s5vec.formats import Format
+from s5vec.server import serve_command
 from s5vec.storage.base import Storage
 from s5vec.storage.bridge import BridgeStorage
 from s5vec.storage.local import LocalStorage
+from s5vec.tools.config_table import config_table_command
 from s5vec.tools.inspect_db import inspect_database
 from s5vec.tools.publish import DEFAULT_CHUNK_SIZE, PublishOptions, publish
 from s5vec.tools.sources import SourceError, open_source
@@ -205,6 +207,8 @@ def store_serve_command(
 
 
 app.command("search")(search_command)
+app.command("config-table")(config_table_command)
+app.command("serve")(serve_command)
 
 
 def main() -> None:

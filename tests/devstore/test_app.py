@@ -13,7 +13,8 @@ import aiohttp
 import pytest
 from yarl import URL
 
-from s5vec.devstore import create_app, serve
+from s5vec.devstore import create_app, serve, start
+from s5vec.devstore.app import BLOB_DIR
 from s5vec.formats.cid import cid_for_bytes, format_cid, parse_cid
 
 
@@ -49,7 +50,7 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
         "/s5/fs/a/%2e%2e/%2e%2e/secret",
         "/s5/fs/..%2Fsecret",
         "/s5/fs/a%2F..%2F..%2Fsecret",
-        "/s5/fs/%2e%2e/blobs/x",
+        "/s5/fs/%2e%2e/devstore/x",
         "/s5/fs/a%00b",
         "/s5/fs/a//b",
         "/s5/fs/a%5C..%5Csecret",
@@ -60,13 +61,14 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 async def test_traversal_is_refused_by_the_server(
     dev_store: str, dev_store_dir: Path, raw_path: str, method: str
 ) -> None:
-    (dev_store_dir / "secret").write_bytes(b"keep")
+    secret = dev_store_dir.parent / "secret"
+    secret.write_bytes(b"keep")
     status = await raw_request(dev_store, method, raw_path, b"evil" if method == "PUT" else b"")
     assert status in (400, 404)
-    assert (dev_store_dir / "secret").read_bytes() == b"keep"
-    assert not (dev_store_dir / "x").exists()
-    assert sorted(os.listdir(dev_store_dir)) == ["blobs", "fs", "secret"]
-    assert os.listdir(dev_store_dir / "fs") == []
+    assert secret.read_bytes() == b"keep"
+    assert sorted(os.listdir(dev_store_dir.parent)) == ["devstore", "secret"]
+    assert os.listdir(dev_store_dir) == [BLOB_DIR]
+    assert os.listdir(dev_store_dir / BLOB_DIR) == []
 
 
 async def test_put_stores_the_file_and_answers_its_cid(
@@ -77,8 +79,67 @@ async def test_put_stores_the_file_and_answers_its_cid(
         assert resp.status == 201
         cid = (await resp.json())["cid"]
     assert cid == format_cid(cid_for_bytes(data))
-    assert (dev_store_dir / "fs/home/db/chunk-0.json").read_bytes() == data
-    assert (dev_store_dir / "blobs" / parse_cid(cid).hash.hex()).read_bytes() == data
+    assert (dev_store_dir / "home/db/chunk-0.json").read_bytes() == data
+    async with http.get(f"{dev_store}/s5/blob/{cid}") as resp:
+        assert resp.status == 200
+        assert await resp.read() == data
+    # Served from the file itself: no second copy under the blob directory.
+    assert os.listdir(dev_store_dir / BLOB_DIR) == []
+
+
+def blob_url(base: str, data: bytes) -> str:
+    """The dev store URL of the blob holding ``data``."""
+    return f"{base}/s5/blob/{format_cid(cid_for_bytes(data))}"
+
+
+async def test_files_written_into_the_directory_are_served_by_path_and_cid(
+    tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    (tmp_path / "home/db").mkdir(parents=True)
+    (tmp_path / "home/db/manifest.json").write_bytes(b"written before start")
+    store = await start(tmp_path)
+    try:
+        async with http.get(f"{store.url}/s5/fs/home/db/manifest.json") as resp:
+            assert await resp.read() == b"written before start"
+        async with http.get(blob_url(store.url, b"written before start")) as resp:
+            assert resp.status == 200
+            assert await resp.read() == b"written before start"
+        (tmp_path / "home/db/chunk-0.json").write_bytes(b"written while running")
+        async with http.get(blob_url(store.url, b"written while running")) as resp:
+            assert resp.status == 200
+            assert await resp.read() == b"written while running"
+    finally:
+        await store.stop()
+
+
+async def test_overwritten_and_deleted_files_leave_the_blob_route(
+    dev_store: str, dev_store_dir: Path, http: aiohttp.ClientSession
+) -> None:
+    url = f"{dev_store}/s5/fs/home/db/chunk-0.json"
+    for data in (b"first", b"second"):
+        async with http.put(url, data=data) as resp:
+            assert resp.status == 201
+    async with http.get(blob_url(dev_store, b"first")) as resp:
+        assert resp.status == 404
+    async with http.get(blob_url(dev_store, b"second")) as resp:
+        assert await resp.read() == b"second"
+    async with http.delete(url) as resp:
+        assert resp.status == 204
+    async with http.get(blob_url(dev_store, b"second")) as resp:
+        assert resp.status == 404
+
+
+async def test_content_held_by_two_paths_survives_deleting_one(
+    dev_store: str, http: aiohttp.ClientSession
+) -> None:
+    for path in ("a", "b"):
+        async with http.put(f"{dev_store}/s5/fs/{path}", data=b"shared"):
+            pass
+    async with http.delete(f"{dev_store}/s5/fs/b") as resp:
+        assert resp.status == 204
+    async with http.get(blob_url(dev_store, b"shared")) as resp:
+        assert resp.status == 200
+        assert await resp.read() == b"shared"
 
 
 async def test_large_uploads_are_accepted(dev_store: str, http: aiohttp.ClientSession) -> None:
@@ -108,15 +169,23 @@ async def test_unknown_blob_is_404_and_garbage_cid_is_400(
         assert resp.status == 400
 
 
-async def test_blob_index_is_not_reachable_through_fs(
-    dev_store: str, http: aiohttp.ClientSession
+@pytest.mark.parametrize(
+    "blob_dir", [BLOB_DIR, BLOB_DIR.upper(), "%2Es5vec-blobs", ".%C5%BF5VEC-Blobs"]
+)
+async def test_blob_directory_is_not_reachable_through_fs(
+    dev_store: str, dev_store_dir: Path, http: aiohttp.ClientSession, blob_dir: str
 ) -> None:
     async with http.post(f"{dev_store}/s5/blob", data=b"hidden") as resp:
         digest = parse_cid((await resp.json())["cid"]).hash.hex()
-    async with http.get(f"{dev_store}/s5/fs/blobs/{digest}") as resp:
-        assert resp.status == 404
+    assert (dev_store_dir / BLOB_DIR / digest).read_bytes() == b"hidden"
+    for method in ("GET", "HEAD", "PUT", "DELETE"):
+        status = await raw_request(dev_store, method, f"/s5/fs/{blob_dir}/{digest}", b"evil")
+        assert status == 400
+    async with http.get(f"{dev_store}/s5/fs/{blob_dir}/") as resp:
+        assert resp.status == 400
     async with http.get(f"{dev_store}/s5/fs/") as resp:
         assert await resp.json() == {"entries": []}
+    assert (dev_store_dir / BLOB_DIR / digest).read_bytes() == b"hidden"
 
 
 async def test_listing_shape(dev_store: str, http: aiohttp.ClientSession) -> None:
@@ -156,7 +225,7 @@ async def test_health(dev_store: str, http: aiohttp.ClientSession) -> None:
 
 def test_create_app_makes_its_directories(tmp_path: Path) -> None:
     create_app(tmp_path / "new")
-    assert sorted(p.name for p in (tmp_path / "new").iterdir()) == ["blobs", "fs"]
+    assert sorted(p.name for p in (tmp_path / "new").iterdir()) == [BLOB_DIR]
 
 
 async def test_serve_runs_until_cancelled(tmp_path: Path, free_port: int) -> None:

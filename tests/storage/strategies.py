@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from s5vec.storage.paths import TEMP_PREFIX
+from s5vec.storage.paths import is_reserved
 
 segments = st.text(
     alphabet=st.characters(
@@ -12,6 +12,6 @@ segments = st.text(
     ),
     min_size=1,
     max_size=24,
-).filter(lambda s: s not in (".", "..") and not s.startswith(TEMP_PREFIX))
+).filter(lambda s: s not in (".", "..") and not is_reserved(s))
 
 relative_paths = st.lists(segments, min_size=1, max_size=4).map("/".join)

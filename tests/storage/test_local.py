@@ -80,6 +80,15 @@ async def test_in_flight_temp_files_are_hidden_from_listings(tmp_path: Path) -> 
     assert await storage.list("d") == ["file"]
 
 
+async def test_reserved_directories_are_hidden_from_listings(tmp_path: Path) -> None:
+    storage = LocalStorage(tmp_path)
+    await storage.put("d/file", b"1")
+    (tmp_path / ".s5vec-blobs").mkdir()
+    (tmp_path / "d" / ".S5VEC-other").mkdir()
+    assert await storage.list("") == ["d/"]
+    assert await storage.list("d") == ["file"]
+
+
 async def test_reserved_temp_names_cannot_be_addressed(tmp_path: Path) -> None:
     storage = LocalStorage(tmp_path)
     with pytest.raises(PermanentStorageError):

@@ -41,3 +41,18 @@ def test_multibyte_segment_limit_counts_bytes() -> None:
     split_path("é" * 127)
     with pytest.raises(PermanentStorageError):
         split_path("é" * 128)
+
+
+@pytest.mark.parametrize(
+    "path", [".s5vec-blobs/x", "a/.s5vec-tmp-1", "a/.S5VEC-Blobs", "\u017f5vec".join([".", "-x"])]
+)
+def test_reserved_names_are_refused_in_any_case(path: str) -> None:
+    with pytest.raises(PermanentStorageError, match="reserved"):
+        split_path(path)
+    with pytest.raises(PermanentStorageError, match="reserved"):
+        split_dir(path)
+
+
+@pytest.mark.parametrize("path", ["s5vec-blobs", "a/x.s5vec-", "a/.s5vec", ".s5vecx"])
+def test_names_that_only_resemble_reserved_ones_are_accepted(path: str) -> None:
+    assert "/".join(split_path(path)) == path

@@ -1,8 +1,10 @@
 """A local S5-compatible HTTP store for development and tests: a dev server, not the S5 network.
 
 ``s5vec store serve --dir D --host H --port P`` runs it. It speaks the S5.js bridge API
-(``/s5/fs/<path>``, listing, ``/health``) over directory ``D`` with the ``local`` backend's
-path rules, and serves every stored file by content at ``GET /s5/blob/<cid>`` (BLAKE3 CIDs).
+(``/s5/fs/<path>``, listing, ``/health``) over directory ``D`` in the ``local`` backend's
+layout and path rules (the file for S5 path ``P`` is ``D/P``, so it serves what
+``s5vec publish --store D`` wrote), and serves every file by content at
+``GET /s5/blob/<cid>`` (BLAKE3 CIDs; the files are hashed at startup, see ``blobindex``).
 There is no network, no replication, no authentication: bind it to 127.0.0.1.
 
 - ``create_app(root) -> web.Application``: the app, for embedding or aiohttp test servers.

@@ -1,8 +1,13 @@
 """The dev store's aiohttp application: the bridge API plus content-addressed blobs.
 
-Layout under ``root``: ``root/fs/<S5 path>`` holds the files (a ``LocalStorage``, so the
-same path rules apply), ``root/blobs/<hex BLAKE3 hash>`` holds one copy of every blob ever
-stored, by content. ``blobs/`` sits outside ``fs/``, so no ``/s5/fs/`` URL can reach it.
+Layout: the ``local`` backend's, so ``s5vec store serve --dir D`` serves what
+``s5vec publish --store D`` wrote: the file for S5 path ``P`` is ``root/P``. Blobs posted
+without a path (``POST /s5/blob``) are kept in ``root/.s5vec-blobs/<hex BLAKE3 hash>``; every
+``.s5vec-*`` name is reserved by the path rules, so no ``/s5/fs/`` URL can reach or list it.
+
+``GET /s5/blob/<cid>`` serves any file under the root by content, through a ``BlobIndex``
+(hash to path, built at startup, kept on ``PUT``, refreshed on a miss), or a posted blob.
+Bytes are served as stored: clients verify them against the CID.
 
 Routes (see ``s5vec.storage.bridge`` for the client side):
 ``GET|HEAD|PUT|DELETE /s5/fs/<path>``, ``GET /s5/fs/<dir>/`` (listing
@@ -20,27 +25,59 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
+from s5vec.devstore.blobindex import BlobIndex
 from s5vec.errors import NotFound, PermanentStorageError, RetryableStorageError, StorageError
 from s5vec.formats.cid import CidError, cid_for_bytes, format_cid, parse_cid
 from s5vec.storage.local import LocalStorage
+from s5vec.storage.paths import RESERVED_PREFIX
 
 FS_PREFIX = "/s5/fs/"
+BLOB_DIR = RESERVED_PREFIX + "blobs"
 DEFAULT_MAX_BODY_BYTES = 256 * 1024 * 1024
 """Largest upload accepted; chunk files run to tens of MB."""
 
 
 @dataclass(frozen=True)
 class DevStore:
-    """The two directories behind the routes."""
+    """The files by path, the posted blobs by hash, and the index from hash to path."""
 
     files: LocalStorage
     blobs: LocalStorage
+    index: BlobIndex
 
-    async def put_blob(self, data: bytes) -> str:
+    async def put_file(self, path: str, data: bytes) -> str:
+        """Store ``data`` at ``path``, index it by BLAKE3 hash and return its base32 CID."""
+        cid = await asyncio.to_thread(cid_for_bytes, data)
+        await self.files.put(path, data)
+        self.index.record(path, cid.hash)
+        return format_cid(cid)
+
+    async def post_blob(self, data: bytes) -> str:
         """Record ``data`` under its BLAKE3 hash and return its base32 CID."""
         cid = await asyncio.to_thread(cid_for_bytes, data)
         await self.blobs.put(cid.hash.hex(), data)
         return format_cid(cid)
+
+    async def get_blob(self, digest: bytes) -> bytes:
+        """The bytes of a file or posted blob with this hash; ``NotFound`` if none."""
+        data = await self._find(digest)
+        if data is None:
+            await self.index.refresh()
+            data = await self._find(digest)
+        if data is None:
+            raise NotFound()
+        return data
+
+    async def _find(self, digest: bytes) -> bytes | None:
+        path = self.index.path_for(digest)
+        for storage, name in ((self.files, path), (self.blobs, digest.hex())):
+            if name is None:
+                continue
+            try:
+                return await storage.get(name)
+            except (NotFound, PermanentStorageError):
+                continue  # gone, or now a directory or a symlink out of the root
+        return None
 
 
 STORE_KEY = web.AppKey("store", DevStore)
@@ -91,9 +128,8 @@ async def handle_fs(request: web.Request) -> web.StreamResponse:
         if request.method == "HEAD":
             return web.Response(status=200 if await store.files.exists(path) else 404)
         if request.method == "PUT":
-            data = await request.read()
-            await store.files.put(path, data)
-            return web.json_response({"cid": await store.put_blob(data)}, status=201)
+            cid = await store.put_file(path, await request.read())
+            return web.json_response({"cid": cid}, status=201)
         if request.method == "DELETE":
             await store.files.delete(path)
             return web.Response(status=204)
@@ -110,7 +146,7 @@ async def handle_get_blob(request: web.Request) -> web.StreamResponse:
     except CidError:
         return web.json_response({"error": "Not an S5 blob CID"}, status=400)
     try:
-        data = await store.blobs.get(cid.hash.hex())
+        data = await store.get_blob(cid.hash)
     except StorageError as exc:
         return _error(exc)
     return web.Response(body=data, content_type="application/octet-stream")
@@ -120,14 +156,14 @@ async def handle_post_blob(request: web.Request) -> web.StreamResponse:
     """``POST /s5/blob``: store the raw body by content and return its CID."""
     store = request.app[STORE_KEY]
     try:
-        cid = await store.put_blob(await request.read())
+        cid = await store.post_blob(await request.read())
     except StorageError as exc:
         return _error(exc)
     return web.json_response({"cid": cid}, status=201)
 
 
 async def handle_health(request: web.Request) -> web.StreamResponse:
-    """``GET /health``: 200 while both directories are writable, else 503."""
+    """``GET /health``: 200 while the root and the blob directory are writable, else 503."""
     store = request.app[STORE_KEY]
     files, blobs = await store.files.health(), await store.blobs.health()
     healthy = bool(files["healthy"] and blobs["healthy"])
@@ -135,13 +171,20 @@ async def handle_health(request: web.Request) -> web.StreamResponse:
     return web.json_response(body, status=200 if healthy else 503)
 
 
+async def _build_index(app: web.Application) -> None:
+    await app[STORE_KEY].index.refresh()
+
+
 def create_app(root: Path, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> web.Application:
-    """The dev store over directory ``root`` (created if missing): a dev server, not S5."""
-    root = Path(root)
-    (root / "fs").mkdir(parents=True, exist_ok=True)
-    (root / "blobs").mkdir(parents=True, exist_ok=True)
+    """The dev store over directory ``root`` (created if missing): a dev server, not S5.
+
+    Starting the app hashes every file under ``root`` once (``BlobIndex``).
+    """
+    files = LocalStorage(Path(root))
+    store = DevStore(files, LocalStorage(files.root / BLOB_DIR), BlobIndex(files.root))
     app = web.Application(client_max_size=max_body_bytes)
-    app[STORE_KEY] = DevStore(LocalStorage(root / "fs"), LocalStorage(root / "blobs"))
+    app[STORE_KEY] = store
+    app.on_startup.append(_build_index)
     app.router.add_route("*", FS_PREFIX + "{tail:.*}", handle_fs)
     app.router.add_get("/s5/blob/{cid}", handle_get_blob, allow_head=False)
     app.router.add_post("/s5/blob", handle_post_blob)

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from s5vec.errors import NotFound, PermanentStorageError, RetryableStorageError, StorageError
 from s5vec.storage.base import Storage
-from s5vec.storage.paths import TEMP_PREFIX, split_dir, split_path
+from s5vec.storage.paths import TEMP_PREFIX, is_reserved, split_dir, split_path
 
 T = TypeVar("T")
 
@@ -31,13 +31,13 @@ def _map_os_error(exc: OSError) -> StorageError:
 
 
 def _listdir(directory: Path) -> list[str]:
-    """Sorted entry names, directories with a trailing ``/``, in-flight temp files hidden."""
+    """Sorted entry names, directories with a trailing ``/``, reserved names (temp files) hidden."""
     try:
         with os.scandir(directory) as entries:
             names = [
                 entry.name + "/" if entry.is_dir() else entry.name
                 for entry in entries
-                if not entry.name.startswith(TEMP_PREFIX)
+                if not is_reserved(entry.name)
             ]
     except OSError as exc:
         raise _map_os_error(exc) from None

@@ -9,8 +9,20 @@ MAX_SEGMENT_BYTES = 255
 
 MAX_PATH_BYTES = 4096
 
-TEMP_PREFIX = ".s5vec-tmp-"
-"""Names reserved for in-flight atomic writes of the local backend."""
+RESERVED_PREFIX = ".s5vec-"
+"""Segments starting with this, in any case, name a store's own files, never S5 data."""
+
+TEMP_PREFIX = RESERVED_PREFIX + "tmp-"
+"""Names of in-flight atomic writes of the local backend."""
+
+
+def is_reserved(segment: str) -> bool:
+    """Whether a path segment names a store's own files (temp files, the dev store's blobs).
+
+    Compared after case folding: on a case-insensitive filesystem ``.S5VEC-BLOBS`` (or a
+    long s, ``ſ``) reaches the same directory as ``.s5vec-blobs``.
+    """
+    return segment.casefold().startswith(RESERVED_PREFIX)
 
 
 def split_path(path: str) -> tuple[str, ...]:
@@ -49,6 +61,6 @@ def _segments(path: str) -> tuple[str, ...]:
             raise PermanentStorageError("Storage path has an empty, '.' or '..' segment")
         if len(segment.encode("utf-8")) > MAX_SEGMENT_BYTES:
             raise PermanentStorageError("Storage path has a segment over 255 bytes")
-        if segment.startswith(TEMP_PREFIX):
+        if is_reserved(segment):
             raise PermanentStorageError("Storage path uses a reserved name")
     return segments
