@@ -20,7 +20,6 @@ from s5vec.crypto.hexcodec import decode_hex
 from s5vec.devstore import serve as serve_store
 from s5vec.errors import S5VecError
 from s5vec.formats import Format
-from s5vec.server import serve_command
 from s5vec.storage.base import Storage
 from s5vec.storage.bridge import BridgeStorage
 from s5vec.storage.local import LocalStorage
@@ -208,7 +207,15 @@ def store_serve_command(
 
 app.command("search")(search_command)
 app.command("config-table")(config_table_command)
-app.command("serve")(serve_command)
+
+
+@app.command("serve")
+def serve_command() -> None:
+    """Run the host service in the foreground until SIGINT or SIGTERM (configured by env)."""
+    # Imported here so the other commands do not pay for loading the server stack.
+    from s5vec.server.command import serve_command as run_server
+
+    run_server()
 
 
 def main() -> None:

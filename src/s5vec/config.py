@@ -128,7 +128,7 @@ class Settings(BaseSettings):
         default=64, ge=1, description="Largest frame after decompression in MiB, >= 1"
     )
     s5vec_max_uploaded_vectors: int = Field(
-        default=100000, ge=0, description="Uploaded vectors per session, >= 0"
+        default=100000, ge=1, description="Uploaded vectors per session, >= 1"
     )
     s5vec_max_connections: int = Field(
         default=1000,
