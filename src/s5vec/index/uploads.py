@@ -115,9 +115,9 @@ class UploadedVectors:
                     continue
                 dimensions = len(item.unit)
                 accepted.append(item)
-            existing = () if replace else self._rows.keys()
-            new_ids = {item.id for item in accepted} - set(existing)
-            if (0 if replace else len(self)) + len(new_ids) > self._max:
+            kept = 0 if replace else len(self)
+            added = sum(1 for rid in {i.id for i in accepted} if replace or rid not in self._rows)
+            if kept + added > self._max:
                 raise MemoryLimitExceeded(f"Uploads are limited to {self._max} vectors per session")
             if replace:
                 self._reset()

@@ -40,7 +40,6 @@ log = structlog.get_logger(__name__)
 
 SPILL_DIR_NAME = "index-spill"
 CACHE_SWEEP_INTERVAL_S = 60.0
-MIN_HNSW_PARAMETER = 2  # IndexConfig's floor for the threshold and expansions
 
 
 @dataclass(slots=True)
@@ -167,10 +166,10 @@ def _index_config(settings: Settings) -> IndexConfig:
     return IndexConfig(
         quantization=settings.s5vec_index_quantization,
         spill_dir=spill_dir,
-        graph_threshold=max(settings.s5vec_ann_threshold, MIN_HNSW_PARAMETER),
+        graph_threshold=settings.s5vec_ann_threshold,
         connectivity=settings.s5vec_hnsw_connectivity,
-        expansion_add=max(settings.s5vec_hnsw_expansion_add, MIN_HNSW_PARAMETER),
-        expansion_search=max(settings.s5vec_hnsw_expansion_search, MIN_HNSW_PARAMETER),
+        expansion_add=settings.s5vec_hnsw_expansion_add,
+        expansion_search=settings.s5vec_hnsw_expansion_search,
         # Leave a core for searches while a graph builds (SPEC section 10).
         build_threads=max(1, (os.cpu_count() or 1) - 1),
     )
