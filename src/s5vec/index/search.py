@@ -87,13 +87,12 @@ def validate_query(query: Any, dimensions: int, k: Any, threshold: Any) -> npt.N
 
 def vector_from_json(value: Any) -> npt.NDArray[np.float64] | None:
     """Return ``value`` as a float64 vector, or None unless it is a list of real numbers."""
-    if not isinstance(value, list | tuple) or not all(
-        isinstance(x, int | float) and not isinstance(x, bool) for x in value
-    ):
+    if not isinstance(value, list | tuple):
         return None
     try:
-        return np.asarray(value, dtype=np.float64)
-    except OverflowError:  # an integer beyond float64
+        # msgspec checks every item in C: numbers only (no bools, strings or nulls).
+        return np.asarray(msgspec.convert(value, list[float]), dtype=np.float64)
+    except msgspec.ValidationError:
         return None
 
 
