@@ -216,7 +216,7 @@ def test_a_short_signature_is_an_invalid_payload() -> None:
         b'{"sessionKey": "0x1234"}',
         b'{"sessionKey": "0x' + b"zz" * 32 + b'"}',
         b'{"sessionKey": "0x' + b"00" * 33 + b'"}',
-        b'{"sessionKey": "0x' + b"00" * 32 + b'", "pricePerToken": -1}',
+        b'{"sessionKey": "0x' + b"00" * 32 + b'", "pricePerToken": [1]}',
         b'{"sessionKey": "0x' + b"00" * 32 + b'", "jobId": true}',
         b'{"sessionKey": "0x' + b"00" * 32 + b'", "vectorDatabase": {"manifestPath": "x"}}',
     ],

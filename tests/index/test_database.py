@@ -339,3 +339,32 @@ def test_concurrent_searches_agree_with_sequential_ones() -> None:
         assert [results[i] for i in range(len(queries))] == expected
     finally:
         index.close()
+
+
+def test_huge_finite_components_still_normalise_to_the_right_cosine() -> None:
+    index = DatabaseIndex(4, IndexConfig(quantization="f32"))
+    index.add_chunk(["big"], np.array([[1.1, 0.3, 3e38, 0.1]], dtype=np.float32), [{}])
+    index.finish()
+    hits = index.search(np.array([1.0, 1.0, 1.0, 1.0], dtype=np.float32), 1)
+    assert hits[0].score == pytest.approx(0.5, abs=1e-3)
+    index.close()
+
+
+def test_broad_filter_after_the_graph_is_in_returns_the_exact_top_k() -> None:
+    rng = np.random.default_rng(7)
+    vectors = rng.standard_normal((3000, 16)).astype(np.float32)
+    groups = rng.integers(0, 5, size=3000)
+    metadata: list[dict[str, Any]] = [{"g": int(g)} for g in groups]
+    index = DatabaseIndex(16, IndexConfig(quantization="f32", graph_threshold=500))
+    index.add_chunk([str(i) for i in range(3000)], vectors, metadata)
+    index.finish()
+    assert index.wait_for_graph(timeout=60)
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    keep = groups != 0  # about 80% of rows match
+    for q in rng.standard_normal((20, 16)).astype(np.float32):
+        hits = index.search(q, 10, flt=parse_filter({"g": {"$in": [1, 2, 3, 4]}}))
+        scores = unit @ (q / np.linalg.norm(q))
+        rows = np.flatnonzero(keep)
+        expected = rows[np.argsort(-scores[rows])[:10]]
+        assert [h.id for h in hits] == [str(i) for i in expected]
+    index.close()

@@ -11,7 +11,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Any
 
 import msgspec
 from cryptography.hazmat.primitives.hashes import SHA256
@@ -69,7 +69,7 @@ class _Plaintext(msgspec.Struct, rename="camel", frozen=True):
     session_key: str
     job_id: str | int | None = None
     model_name: str | None = None
-    price_per_token: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    price_per_token: int | float | str | None = None  # informational; clients differ
     vector_database: VectorDatabaseRef | None = None
     recovery_public_key: str | None = None
 
@@ -82,7 +82,7 @@ class SessionInit:
     session_key: bytes = field(repr=False)
     job_id: str | int | None
     model_name: str | None
-    price_per_token: int | None
+    price_per_token: int | float | str | None
     vector_database: VectorDatabaseRef | None
     recovery_public_key: str | None
 

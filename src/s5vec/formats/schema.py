@@ -33,7 +33,7 @@ class ChunkEntry(msgspec.Struct, rename="camel", frozen=True):
     chunk_id: NonNegative
     cid: str
     vector_count: NonNegative
-    size_bytes: int = 0
+    size_bytes: Any = 0  # informational: clients write 0, never validated (SPEC section 5)
     updated_at: int = 0
 
 
@@ -45,7 +45,7 @@ class Manifest(msgspec.Struct, rename="camel", kw_only=True, frozen=True):
     description: str | None = None
     dimensions: Dimensions | None = None
     vector_count: NonNegative
-    storage_size_bytes: int = 0
+    storage_size_bytes: Any = 0  # informational, never validated
     created: int = 0
     last_accessed: int = 0
     updated: int = 0

@@ -181,7 +181,7 @@ class DatabaseIndex:
             want = max(4 * k, self._config.rescore_candidates)
             if flt is not None:
                 mask = self._matcher.mask(flt)
-                candidates = _filtered_candidates(store, graph, unit, want, mask)
+                candidates = _filtered_candidates(store, unit, want, mask)
             elif graph is not None:
                 candidates = graph.search(unit, want)
             else:
@@ -273,22 +273,20 @@ class DatabaseIndex:
 
 def _filtered_candidates(
     store: VectorStore,
-    graph: Graph | None,
     unit: npt.NDArray[np.float32],
     want: int,
     mask: npt.NDArray[np.bool_],
 ) -> npt.NDArray[np.int64]:
-    """Candidate rows among those in ``mask``: never fewer than ``want`` while more match.
+    """Candidate rows among those in ``mask``: the true top ``want`` of the matching rows.
 
-    When at least half the rows match, the unfiltered top ``4 * want`` (graph or exact) is
-    expected to hold ``2 * want`` matching rows, and if it holds ``want`` of them, those are
-    the matching rows' top (exactly so for the exact scan). Otherwise, and for narrower
-    filters, exactly the matching rows are scanned.
+    A filtered search must return the true top-k among matching vectors (SPEC section 4), so
+    the approximate graph is never used here. When at least half the rows match, the exact
+    unfiltered top ``4 * want`` is expected to hold ``want`` matching rows, and if it does,
+    those are exactly the matching rows' top; otherwise exactly the matching rows are scanned.
     """
     rows = np.flatnonzero(mask)
     if 2 * len(rows) >= len(store):
-        wide = min(len(store), 4 * want)
-        found = graph.search(unit, wide) if graph is not None else store.scan(unit, wide)
+        found = store.scan(unit, min(len(store), 4 * want))
         found = found[mask[found]]
         if len(found) >= min(want, len(rows)):
             return found

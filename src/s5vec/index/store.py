@@ -31,9 +31,13 @@ F32 = npt.NDArray[np.float32]
 
 def normalise(vectors: F32) -> F32:
     """Return unit-length rows (zero rows stay zero: they score 0 against any query)."""
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    # Scale each row to its largest component first, so the norm of huge finite components
+    # cannot overflow float32 (and tiny ones cannot underflow to zero).
+    peaks = np.abs(vectors).max(axis=1, keepdims=True)
+    scaled = np.divide(vectors, peaks, out=np.zeros_like(vectors), where=peaks > 0)
+    norms = np.linalg.norm(scaled, axis=1, keepdims=True)
     np.maximum(norms, np.finfo(np.float32).tiny, out=norms)
-    return np.asarray(vectors / norms, dtype=np.float32)
+    return np.asarray(scaled / norms, dtype=np.float32)
 
 
 def quantise(unit: F32, quantization: Quantization) -> npt.NDArray[Any]:
@@ -100,7 +104,7 @@ class VectorStore:
             scores = vectors @ unit_query
         else:
             vectors = self.ram[rows].astype(np.float32)
-            norms = np.linalg.norm(vectors, axis=1)
+            norms = np.linalg.norm(vectors.astype(np.float64), axis=1).astype(np.float32)
             scores = np.divide(
                 vectors @ unit_query, norms, out=np.zeros(len(rows), np.float32), where=norms > 0
             )

@@ -24,6 +24,8 @@ LogLevel = Literal["debug", "info", "warning", "error"]
 
 def configure_logging(fmt: LogFormat, level: LogLevel, stream: TextIO | None = None) -> None:
     """Send structlog and stdlib logging to ``stream`` (default stderr), one line per event."""
+    # Python warnings (numpy overflow and the like) become log events too, not raw stderr.
+    logging.captureWarnings(True)
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
