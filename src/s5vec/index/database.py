@@ -186,9 +186,12 @@ class DatabaseIndex:
                 candidates = graph.search(unit, want)
             else:
                 candidates = store.scan(unit, want)
-            candidates = np.unique(candidates)  # sorted: nearby file offsets when re-scoring
+            # Sorted and unique: nearby file offsets when re-scoring. (np.unique would import
+            # numpy.ma lazily, costing the first search of a process ~100 ms.)
             if not len(candidates):
                 return []
+            candidates = np.sort(candidates)
+            candidates = candidates[np.concatenate(([True], candidates[1:] != candidates[:-1]))]
             scores = store.rescore(unit, candidates)
             return select_hits(
                 candidates,
