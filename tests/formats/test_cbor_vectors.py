@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 import cbor2
@@ -160,3 +161,43 @@ def test_a_tag_in_the_file_is_never_taken_for_a_placeholder() -> None:
     for tag in (0x53355645, 0x80000000, 0xFFFFFFFF):
         value = chunk_dict([("a", [0.5, 0.25]), ("b", cbor2.CBORTag(tag, 0))])
         assert decode_fast(cbor(value), 0) is None
+
+
+def test_shared_value_tags_cannot_make_the_fast_path_reorder_vectors() -> None:
+    """A file reusing a record through CBOR tags 28/29 must not get another record's vector."""
+
+    def array(values: list[float]) -> bytes:
+        return b"\x82" + b"".join(b"\xfb" + struct.pack(">d", v) for v in values)
+
+    def text(s: str) -> bytes:
+        raw = s.encode()
+        return bytes([0x60 + len(raw)]) + raw
+
+    def record(ident: str, vector: bytes) -> bytes:
+        return (
+            b"\xa3"
+            + text("id")
+            + text(ident)
+            + text("vector")
+            + vector
+            + text("metadata")
+            + b"\xa0"
+        )
+
+    shared = b"\xd8\x1c" + record("z", array([1.0, 2.0]))
+    data = (
+        b"\xa3"
+        + text("x")
+        + shared
+        + text("chunkId")
+        + b"\x00"
+        + text("vectors")
+        + b"\x82"
+        + record("a", array([3.0, 4.0]))
+        + b"\xd8\x1d\x00"
+    )
+    fast = decode_fast(data, 0)
+    if fast is not None:
+        general = decode_general(data, 0)
+        assert fast.ids == general.ids
+        assert fast.vectors.tobytes() == general.vectors.tobytes()

@@ -4,15 +4,16 @@ s5.js (cbor-x, ``useFloat32: 0``) writes each vector as ``"vector"`` followed by
 float64 items, ``0xfb`` + 8 bytes each: a fixed 9-byte stride. The fast path
 
 1. finds each ``0x66 "vector"`` (``bytes.find``) and the array header after it (``0x81..0x97``,
-   ``0x98 n``, ``0x99 nn``, ``0x9a nnnn``), and checks with one strided slice that every 9th
-   byte of the items is ``0xfb``: such an array consists of exactly ``n`` float64 items (by
-   induction on the items). The search resumes after it, so float payloads are not scanned;
-2. copies the items of the arrays of the most common length into one buffer and reads it
-   with numpy as ``[("tag", u1), ("value", >f8)]``, then rounds to float32: no per-float
-   Python object is ever made;
-3. splices each such array out of the file, leaving a 10-byte placeholder (a CBOR tag with a
-   number drawn at random for this decode, holding the array's ordinal), and decodes the
-   rest with cbor2;
+   ``0x98 n``, ``0x99 nn``, ``0x9a nnnn``) and resumes the search after the ``n`` 9-byte items
+   the array has if it is all float64, so float payloads are not scanned;
+2. checks that assumption for all arrays of the most common length at once: numpy views the
+   file with strides ``(1, 9)``, so one fancy index gathers every array's tag bytes (all
+   ``0xfb``: the array is exactly ``n`` float64 items, by induction on the items) and another
+   its ``>f8`` values, rounded to float32: no per-float Python object is ever made. If some
+   array fails, the file is scanned again checking each array before skipping it;
+3. splices each such array out of the file, leaving a 10-byte placeholder (a CBOR tag whose
+   8-byte number is drawn at random for this decode in its high half and is the array's
+   ordinal in its low half, on ``null``), and decodes the rest with cbor2;
 4. accepts the result only if placeholder ``k`` is exactly the ``vector`` of the k-th vector
    that has one. A placeholder the parser met as an item was met where the array was, so
    the whole file parses the same way with the arrays in place: the fast result is the
@@ -47,7 +48,9 @@ from s5vec.formats.schema import MAX_DIMENSIONS, WireChunk
 _ITEM = np.dtype([("tag", "u1"), ("value", ">f8")])
 _MAJOR_MAP = 5
 _ITEM_SIZE = _ITEM.itemsize
+_PLACEHOLDER = np.dtype([("head", "u1"), ("tag", ">u8"), ("null", "u1")])
 _VECTOR_KEY = b"\x66vector"
+_BLOCK = 256  # rows gathered at a time: 768 KB of float64 at 384 dimensions
 _KEY_SIZE = len(_VECTOR_KEY)
 
 Float32Matrix = npt.NDArray[np.float32]
@@ -113,7 +116,7 @@ class _Spliced:
 
     vectors: Float32Matrix
     rest: bytes
-    tag: int
+    base: int
 
 
 def _array_at(data: bytes, head: int) -> tuple[int, int]:
@@ -130,28 +133,28 @@ def _array_at(data: bytes, head: int) -> tuple[int, int]:
     return 0, head
 
 
-def _float64_arrays(data: bytes) -> tuple[list[int], list[int], list[int]]:
-    """Key offsets, first-item offsets and counts of the all-float64 ``"vector"`` arrays.
+def _candidates(data: bytes) -> tuple[list[int], list[int], list[int]]:
+    """Key offsets, first-item offsets and counts of every ``"vector"`` key + array header.
 
-    ``bytes.find`` locates the key; the items check is one strided slice compared in C
-    (every 9th byte ``0xfb``). The search resumes after a verified array, so the float
-    payloads, almost all of the file, are never scanned for keys.
+    Each array is taken to be all-float64 (9-byte items) and the search resumes after it, so
+    the float payloads, almost all of the file, are never scanned for keys. The caller then
+    checks the items of all arrays at once; ``_float64_arrays`` is the scan when it fails.
     """
     keys: list[int] = []
     firsts: list[int] = []
     counts: list[int] = []
     find, size = data.find, len(data)
-    tags = b""
     at = find(_VECTOR_KEY)
     while at >= 0:
         head = at + _KEY_SIZE
         if head + 5 > size:  # too close to the end for a header and one item
             break
-        count, first = _array_at(data, head)
+        if data[head] == 0x99:  # inlined: the header of every common embedding size
+            count, first = (data[head + 1] << 8) | data[head + 2], head + 3
+        else:
+            count, first = _array_at(data, head)
         stop = first + count * _ITEM_SIZE
-        if len(tags) != count:
-            tags = b"\xfb" * count
-        if 0 < count <= MAX_DIMENSIONS and stop <= size and data[first:stop:_ITEM_SIZE] == tags:
+        if 0 < count <= MAX_DIMENSIONS and stop <= size:
             keys.append(at)
             firsts.append(first)
             counts.append(count)
@@ -161,31 +164,113 @@ def _float64_arrays(data: bytes) -> tuple[list[int], list[int], list[int]]:
     return keys, firsts, counts
 
 
-def _splice(data: bytes) -> _Spliced | None:
-    """Cut the all-float64 ``"vector"`` arrays out of ``data``; None if there are none."""
-    keys, firsts, counts = _float64_arrays(data)
+def _is_float64_array(data: bytes, first: int, count: int) -> bool:
+    """Whether the ``count`` items from ``first`` are all float64: every 9th byte ``0xfb``."""
+    return data[first : first + count * _ITEM_SIZE : _ITEM_SIZE] == b"\xfb" * count
+
+
+def _float64_arrays(data: bytes) -> tuple[list[int], list[int], list[int]]:
+    """Like ``_candidates``, but checking each array before skipping it: exact, and slower.
+
+    An array that fails the check is searched for keys like any other bytes, so one vector
+    with an integer component costs that vector, not its neighbours.
+    """
+    keys: list[int] = []
+    firsts: list[int] = []
+    counts: list[int] = []
+    find, size = data.find, len(data)
+    at = find(_VECTOR_KEY)
+    while at >= 0:
+        head = at + _KEY_SIZE
+        if head + 5 > size:
+            break
+        count, first = _array_at(data, head)
+        stop = first + count * _ITEM_SIZE
+        if 0 < count <= MAX_DIMENSIONS and stop <= size and _is_float64_array(data, first, count):
+            keys.append(at)
+            firsts.append(first)
+            counts.append(count)
+            at = find(_VECTOR_KEY, stop)
+        else:
+            at = find(_VECTOR_KEY, head)
+    return keys, firsts, counts
+
+
+def _items(data: bytes, width: int, dtype: npt.DTypeLike) -> npt.NDArray[Any]:
+    """A read-only view whose row ``i`` is the ``width`` values 9 bytes apart from byte ``i``."""
+    kind = np.dtype(dtype)
+    rows = len(data) - (width - 1) * _ITEM_SIZE - kind.itemsize + 1
+    return np.ndarray((rows, width), dtype=kind, buffer=data, strides=(1, _ITEM_SIZE))
+
+
+def _gather(data: bytes, firsts: npt.NDArray[np.intp], width: int) -> Float32Matrix | None:
+    """The arrays' items as float32 rows, or None if an item is not a float64 (tag ``0xfb``).
+
+    Fancy indexing gathers the rows in C; blocks keep the float64 temporaries in cache.
+    """
+    tags, values = _items(data, width, np.uint8), _items(data, width, ">f8")
+    out = np.empty((len(firsts), width), dtype=np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for start in range(0, len(firsts), _BLOCK):
+            block = firsts[start : start + _BLOCK]
+            if not (tags[block] == 0xFB).all():
+                return None
+            # Round to float32 (nearest, ties to even), as ``to_float32`` does.
+            np.copyto(out[start : start + len(block)], values[block + 1], casting="unsafe")
+    return out
+
+
+def _placeholders(base: int, count: int) -> list[bytes]:
+    """Placeholder ``k``: the CBOR item ``tag(base + k, null)``, with an 8-byte tag number."""
+    rows = np.empty(count, dtype=_PLACEHOLDER)
+    rows["head"], rows["null"] = 0xDB, 0xF6
+    rows["tag"] = np.arange(base, base + count, dtype=np.uint64)
+    # As 10-byte strings numpy makes the bytes objects in C (no trailing NUL to strip).
+    placeholders: list[bytes] = rows.view("S10").tolist()
+    return placeholders
+
+
+def _chosen(
+    data: bytes, keys: list[int], firsts: list[int], counts: list[int]
+) -> tuple[list[int], npt.NDArray[np.intp], Float32Matrix] | None:
+    """Keys, first items and float32 rows of the arrays of the most common length.
+
+    Arrays of other lengths stay in place (and must be all-float64 too, as the scan that
+    skipped them assumed); None if an array is not, or if there are none.
+    """
     if not keys:
         return None
-    # The vectors' length is the most common one; arrays of other lengths stay in place.
     width = Counter(counts).most_common(1)[0][0]
-    chosen = [index for index, count in enumerate(counts) if count == width]
-    span = width * _ITEM_SIZE
-    # Tags from 2^31 up are unassigned, so cbor2 hands them back as plain CBORTag objects.
-    tag = (1 << 31) | secrets.randbits(31)
-    head = b"\xda" + tag.to_bytes(4, "big") + b"\x1a"
-    octets = np.frombuffer(data, dtype=np.uint8)
-    # Row copies into one array: cheaper than joining memoryviews, and no garbage to collect.
-    items = np.empty((len(chosen), span), dtype=np.uint8)
-    pieces: list[bytes] = []
-    previous = 0
-    for ordinal, index in enumerate(chosen):
-        first = firsts[index]
-        items[ordinal] = octets[first : first + span]
-        pieces += (data[previous : keys[index] + _KEY_SIZE], head + ordinal.to_bytes(4, "big"))
-        previous = first + span
-    pieces.append(data[previous:])
-    values = items.view(_ITEM)["value"]
-    return _Spliced(vectors=to_float32(values), rest=b"".join(pieces), tag=tag)
+    others = [(first, count) for first, count in zip(firsts, counts, strict=True) if count != width]
+    if not all(_is_float64_array(data, first, count) for first, count in others):
+        return None
+    chosen = np.asarray(counts, dtype=np.intp) == width
+    starts = np.asarray(firsts, dtype=np.intp)[chosen]
+    vectors = _gather(data, starts, width)
+    if vectors is None:
+        return None
+    return np.asarray(keys, dtype=np.intp)[chosen].tolist(), starts, vectors
+
+
+def _splice(data: bytes) -> _Spliced | None:
+    """Cut the all-float64 ``"vector"`` arrays out of ``data``; None if there are none."""
+    found = _chosen(data, *_candidates(data))
+    if found is None:  # none, or some array is not all-float64: scan again, checking each
+        found = _chosen(data, *_float64_arrays(data))
+        if found is None:
+            return None
+    cut, starts, vectors = found
+    # Tag numbers from 2^31 up are unassigned, so cbor2 hands them back as plain CBORTag
+    # objects; the high half is drawn at random for this decode, the low half is the ordinal.
+    base = (1 << 63) | (secrets.randbits(31) << 32)
+    # Segment k runs from the end of array k-1 to array k's header (just after its key).
+    view = memoryview(data)
+    begins = [0, *(starts + vectors.shape[1] * _ITEM_SIZE).tolist()]
+    ends = [*(key + _KEY_SIZE for key in cut), len(data)]
+    pieces: list[bytes | memoryview] = [b""] * (2 * len(begins) - 1)
+    pieces[0::2] = [view[begin:end] for begin, end in zip(begins, ends, strict=True)]
+    pieces[1::2] = _placeholders(base, len(cut))
+    return _Spliced(vectors=vectors, rest=b"".join(pieces), base=base)
 
 
 def decode_fast(data: bytes, label: int) -> RawChunk | None:
@@ -205,9 +290,10 @@ def decode_fast(data: bytes, label: int) -> RawChunk | None:
     entries = wire.vectors
     found = spliced.vectors.shape[0]
     width = spliced.vectors.shape[1]
+    tag_type, high = cbor2.CBORTag, spliced.base >> 32
     ordinals = [
-        entry.vector.value
-        if isinstance(entry.vector, cbor2.CBORTag) and entry.vector.tag == spliced.tag
+        entry.vector.tag - spliced.base
+        if type(entry.vector) is tag_type and entry.vector.tag >> 32 == high
         else None
         for entry in entries
     ]
