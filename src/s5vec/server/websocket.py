@@ -57,7 +57,8 @@ async def handle_socket(services: Services, request: web.Request) -> web.StreamR
     if refused is not None:
         return refused
     ws = web.WebSocketResponse(
-        max_msg_size=HARD_CAP_FACTOR * services.settings.max_frame_bytes,
+        # aiohttp refuses a frame whose size equals max_msg_size: +1 keeps 4x answered.
+        max_msg_size=HARD_CAP_FACTOR * services.settings.max_frame_bytes + 1,
         decode_text=False,  # bytes: exact size check, and orjson validates the UTF-8
         timeout=CLOSE_TIMEOUT_S,
     )
