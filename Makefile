@@ -8,7 +8,7 @@ STAMP := $(VENV)/.synced
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: setup test lint fmt run bench bench-large clean
+.PHONY: setup test soak lint fmt run bench bench-large clean
 
 setup: $(STAMP)
 
@@ -31,6 +31,11 @@ fmt: $(STAMP)
 
 test: lint
 	$(VENV)/bin/pytest
+
+# Heavy reliability variants (docs/reliability.md): 50 concurrent sessions, long leak cycles,
+# thousands of fuzz cases per message type and storage format. Takes several minutes.
+soak: $(STAMP)
+	$(VENV)/bin/pytest -m soak
 
 # The whole environment passes through: every variable of SPEC section 8 applies (defaults
 # come from Settings). Runs in the foreground until SIGINT/SIGTERM.
