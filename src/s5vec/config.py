@@ -163,6 +163,18 @@ class Settings(BaseSettings):
     s5vec_hnsw_expansion_search: int = Field(
         default=128, ge=2, le=4096, description="HNSW expansion at search (ef), 2-4096"
     )
+    # Persisted indexes (SPEC section 9): saved under S5VEC_DATA_DIR/indexes, memory-mapped
+    # after a restart; sealed with a key derived from the session key when it had one.
+    s5vec_persist_indexes: bool = Field(
+        default=True,
+        description="Save built indexes in S5VEC_DATA_DIR to reload them after a restart: "
+        "true or false",
+    )
+    s5vec_persist_max_mb: int = Field(
+        default=4096,
+        ge=1,
+        description="Disk bound of the saved indexes in MiB, >= 1 (least recently used go first)",
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -268,6 +280,11 @@ class Settings(BaseSettings):
     def cache_max_bytes(self) -> int:
         """Memory bound of the index cache, in bytes."""
         return self.vector_cache_max_memory_mb * MIB
+
+    @property
+    def persist_max_bytes(self) -> int:
+        """Disk bound of the persisted indexes, in bytes."""
+        return self.s5vec_persist_max_mb * MIB
 
     @property
     def cache_ttl_s(self) -> float:

@@ -1,15 +1,16 @@
-"""A built :class:`DatabaseIndex` as one file, and the index again from it, memory-mapped.
+"""A built :class:`DatabaseIndex` as one image file, and the index again from it, mapped.
 
-Image layout; each section starts on a 4 KiB boundary, so each can be mapped on its own:
+The image's sections (framed as ``image`` describes), in this order:
 
 - ``vectors``: the full-precision unit rows (float32), only when RAM holds quantised codes.
   It comes first, at offset 0, so the image file itself is the restored store's re-scoring
-  file (read with pread, as a spill file is).
+  file (read with pread, as a spill file is). An image written inside an encrypted file
+  leaves them out: the file seals them row by row beside it (``RowSource``), so a restore
+  decrypts 40% of the bytes; the restored store opens just the rows it re-scores, until a
+  background thread has copied them all, opened, into a spill file.
 - ``codes``: the rows as RAM holds them (i8, f16 or f32).
 - ``id_offsets``, ``ids``, ``meta_offsets``, ``meta``: the packed records.
 - ``graph``: the HNSW graph as usearch saves it (with usearch's own copy of the codes).
-- the header (JSON: shape, tuning, and offset, length and BLAKE3 of every section), then a
-  trailer: header length (u64 LE), the header's BLAKE3 (16 bytes) and ``MAGIC``.
 
 Opening checks the trailer, the header and every section's BLAKE3 (a damaged graph could
 crash usearch), then maps the file: the codes and the graph are views of the mapping (pages
@@ -24,70 +25,123 @@ from __future__ import annotations
 
 import mmap
 import os
-import struct
 import tempfile
-from collections.abc import Iterable, Iterator
+import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Literal, Protocol
+from typing import IO, Any, Protocol
 
-import blake3
-import msgspec
 import numpy as np
 import numpy.typing as npt
 from usearch.index import Index
 
-from s5vec.errors import VectorsNotLoaded
+from s5vec.errors import DecryptionFailed, InternalError, VectorsNotLoaded
 from s5vec.index.config import IndexConfig, Quantization
 from s5vec.index.database import DatabaseIndex
 from s5vec.index.filters import FilterMatcher
 from s5vec.index.graph import Graph, GraphBuild, OnBuilt
+from s5vec.index.image import (
+    ALIGN,
+    RAM_DTYPES,
+    VERSION,
+    Header,
+    ImageWriter,
+    Section,
+    Sink,
+    UnusableImage,
+    check_digests,
+    file_blocks,
+    offsets_dtype,
+    read_header,
+)
 from s5vec.index.records import Records
-from s5vec.index.store import VectorStore
+from s5vec.index.store import F32, Rows, VectorStore
 
-MAGIC = b"S5VIDX01"
-VERSION = 1
-ALIGN = 4096
-_TRAILER = struct.Struct("<Q16s8s")
-_BLOCK = 4 * 1024 * 1024
-"""Bytes read or hashed at once when streaming a section."""
-_RAM_DTYPES: dict[str, type[np.generic]] = {"f32": np.float32, "f16": np.float16, "i8": np.int8}
+_VECTOR_BLOCK_ROWS = 2048
+"""Full-precision rows read at once when an image is written."""
 
 
-class UnusableImage(Exception):
-    """A persisted image that cannot serve (damaged, truncated, foreign, other tuning).
+class RowSource(Protocol):
+    """Full-precision rows kept outside the image, sealed one by one (``cache.sealed``)."""
 
-    Never reaches a client: the caller counts the lookup as a miss and loads from storage.
-    """
+    rows: int
+    row_bytes: int
 
-
-class Sink(Protocol):
-    """Where an image is written: a binary file, or a writer that encrypts on the way."""
-
-    def write(self, data: bytes | memoryview, /) -> object:
-        """Write all of ``data``."""
+    def read(self, fd: int, rows: Sequence[int]) -> bytes:
+        """The plaintext of ``rows``, concatenated; DecryptionFailed if one is damaged."""
         ...
 
 
-class _Section(msgspec.Struct, array_like=True, frozen=True):
-    offset: int
-    length: int
-    digest: str
-    """Hex BLAKE3 of the section's bytes."""
+class _SealedSpillStore(VectorStore):
+    """A store whose re-scoring file holds sealed rows, each opened on its own when read.
 
+    With a ``scratch_dir``, a background thread copies every row, opened, into an unlinked
+    file there; once it is complete reads come from it with plain pread, as from a spill
+    file: opening rows one by one costs ~0.3 ms per search (64 rows re-scored).
+    """
 
-class _Header(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    version: int
-    entry: str
-    """The identity the image was written under; opening checks it (no renamed files)."""
-    rows: int
-    dimensions: int | None
-    quantization: Quantization
-    id_offsets: Literal["int32", "int64"]
-    meta_offsets: Literal["int32", "int64"]
-    connectivity: int
-    expansion_add: int
-    sections: dict[str, _Section]
+    def __init__(
+        self,
+        ram: npt.NDArray[Any],
+        quantization: Quantization,
+        sealed: IO[bytes],
+        threads: int,
+        source: RowSource,
+        scratch_dir: Path | None,
+    ) -> None:
+        super().__init__(ram, quantization, sealed, threads)
+        self.source = source
+        self._sealed_fd = sealed.fileno()
+        self._plain: IO[bytes] | None = None
+        self._stop = threading.Event()
+        self._copier: threading.Thread | None = None
+        if scratch_dir is not None:
+            self._copier = threading.Thread(
+                target=self._copy_rows, args=(scratch_dir,), name="s5vec-open-rows", daemon=True
+            )
+            self._copier.start()
+
+    def _read_spill(self, spill: IO[bytes], rows: Rows) -> F32:
+        plain = self._plain
+        if plain is not None:
+            return super()._read_spill(plain, rows)
+        try:
+            data = self.source.read(spill.fileno(), rows.tolist())
+        except DecryptionFailed:
+            raise InternalError("A persisted vector is damaged") from None
+        return np.frombuffer(data, dtype=np.float32).reshape(len(rows), self.dimensions)
+
+    def _copy_rows(self, scratch_dir: Path) -> None:
+        """Copy every row, opened, to an unlinked file (copier thread); give up quietly on
+        any failure or when closed: reads keep opening sealed rows then."""
+        try:
+            plain = tempfile.TemporaryFile(dir=scratch_dir, prefix="s5vec-", suffix=".f32")  # noqa: SIM115
+        except OSError:
+            return
+        try:
+            for start in range(0, self.source.rows, _VECTOR_BLOCK_ROWS):
+                if self._stop.is_set():
+                    break
+                stop = min(self.source.rows, start + _VECTOR_BLOCK_ROWS)
+                plain.write(self.source.read(self._sealed_fd, range(start, stop)))
+            else:
+                plain.flush()
+                self._plain = plain  # one reference assignment: searches switch at once
+                return
+        except (OSError, DecryptionFailed):
+            pass
+        plain.close()
+
+    def close(self) -> None:
+        """Stop the copier, then close both files."""
+        self._stop.set()
+        if self._copier is not None:
+            self._copier.join()
+        super().close()
+        if self._plain is not None:
+            self._plain.close()
+            self._plain = None
 
 
 @dataclass(slots=True)
@@ -99,6 +153,8 @@ class Snapshot:
     quantization: Quantization
     ram: npt.NDArray[Any] | None
     spill_fd: int | None
+    spill_source: RowSource | None
+    """How the spill file holds its rows: None for plain float32 from offset 0."""
     records: Records
     graph: Graph | None
     connectivity: int
@@ -111,14 +167,32 @@ class Snapshot:
 
     def image_bytes(self) -> int:
         """About how large the image will be (sections, padding and header)."""
-        total = self.records.nbytes() + 7 * ALIGN
+        rows, row_bytes = self.spilled
+        total = self.records.nbytes() + 7 * ALIGN + rows * row_bytes
         if self.ram is not None:
             total += int(self.ram.nbytes)
-            if self.spill_fd is not None:
-                total += self.rows * int(self.ram.shape[1]) * 4
         if self.graph is not None:
             total += int(self.graph._index.serialized_length)
         return total
+
+    @property
+    def spilled(self) -> tuple[int, int]:
+        """Rows and bytes per row of the full-precision vectors beside the RAM codes."""
+        if self.spill_fd is None or self.ram is None:
+            return 0, 0
+        return self.rows, int(self.ram.shape[1]) * 4
+
+    def vector_blocks(self) -> Iterator[bytes | memoryview]:
+        """The full-precision rows, in blocks (none without a spill file)."""
+        rows, row_bytes = self.spilled
+        if self.spill_fd is None or not rows:
+            return
+        if self.spill_source is None:
+            yield from file_blocks(self.spill_fd, rows * row_bytes)
+            return
+        for start in range(0, self.rows, _VECTOR_BLOCK_ROWS):
+            stop = min(self.rows, start + _VECTOR_BLOCK_ROWS)
+            yield self.spill_source.read(self.spill_fd, range(start, stop))
 
     def release(self) -> None:
         """Close the duplicated spill descriptor (idempotent)."""
@@ -145,6 +219,7 @@ def snapshot(index: DatabaseIndex) -> Snapshot | None:
                 quantization=index._config.quantization,
                 ram=store.ram if store is not None else None,
                 spill_fd=os.dup(spill.fileno()) if spill is not None else None,
+                spill_source=store.source if isinstance(store, _SealedSpillStore) else None,
                 records=records,
                 graph=index._graph,
                 connectivity=index._config.connectivity,
@@ -154,52 +229,19 @@ def snapshot(index: DatabaseIndex) -> Snapshot | None:
         return None
 
 
-# --- writing ------------------------------------------------------------------------------
-
-
-class _ImageWriter:
-    """Writes aligned, hashed sections to a sink, then the header and trailer."""
-
-    def __init__(self, sink: Sink) -> None:
-        self._sink = sink
-        self._position = 0
-        self.sections: dict[str, _Section] = {}
-
-    def _write(self, data: bytes | memoryview) -> None:
-        self._sink.write(data)
-        self._position += len(data)
-
-    def section(self, name: str, blocks: Iterable[bytes | memoryview]) -> None:
-        """Write one section from ``blocks``, starting on an ``ALIGN`` boundary."""
-        gap = -self._position % ALIGN
-        if gap:
-            self._write(bytes(gap))
-        start = self._position
-        digest = blake3.blake3()
-        for block in blocks:
-            digest.update(block)
-            self._write(block)
-        self.sections[name] = _Section(start, self._position - start, digest.hexdigest())
-
-    def finish(self, header: _Header) -> int:
-        """Write the header and trailer; return the image's size."""
-        encoded = msgspec.json.encode(header)
-        self._write(encoded)
-        self._write(_TRAILER.pack(len(encoded), blake3.blake3(encoded).digest(length=16), MAGIC))
-        return self._position
-
-
-def write_image(snap: Snapshot, sink: Sink, entry: str, scratch_dir: Path) -> int:
+def write_image(
+    snap: Snapshot, sink: Sink, entry: str, scratch_dir: Path, *, vectors: bool = True
+) -> int:
     """Write ``snap`` as an image for ``entry`` to ``sink``; return the bytes written.
 
+    ``vectors=False`` leaves the full-precision rows out (the caller stores them itself).
     ``scratch_dir`` briefly holds usearch's own save of the graph (usearch writes to a path).
     """
-    writer = _ImageWriter(sink)
+    writer = ImageWriter(sink)
     if snap.ram is not None:
-        ram = np.ascontiguousarray(snap.ram)
-        if snap.spill_fd is not None:
-            writer.section("vectors", _file_blocks(snap.spill_fd, snap.rows * ram.shape[1] * 4))
-        writer.section("codes", [ram.data.cast("B")])
+        if vectors and snap.spill_fd is not None:
+            writer.section("vectors", snap.vector_blocks())
+        writer.section("codes", [np.ascontiguousarray(snap.ram).data.cast("B")])
     records = snap.records
     for name, blob in (
         ("id_offsets", records._id_offsets.tobytes()),
@@ -212,36 +254,21 @@ def write_image(snap: Snapshot, sink: Sink, entry: str, scratch_dir: Path) -> in
         with tempfile.NamedTemporaryFile(dir=scratch_dir, prefix=".", suffix=".graph.tmp") as tmp:
             snap.graph._index.save(tmp.name)
             size = os.fstat(tmp.fileno()).st_size
-            writer.section("graph", _file_blocks(tmp.fileno(), size))
+            writer.section("graph", file_blocks(tmp.fileno(), size))
     return writer.finish(
-        _Header(
+        Header(
             version=VERSION,
             entry=entry,
             rows=snap.rows,
             dimensions=snap.dimensions,
             quantization=snap.quantization,
-            id_offsets=_offsets_dtype(records._id_offsets),
-            meta_offsets=_offsets_dtype(records._meta_offsets),
+            id_offsets=offsets_dtype(records._id_offsets),
+            meta_offsets=offsets_dtype(records._meta_offsets),
             connectivity=snap.connectivity,
             expansion_add=snap.expansion_add,
             sections=writer.sections,
         )
     )
-
-
-def _offsets_dtype(offsets: npt.NDArray[Any]) -> Literal["int32", "int64"]:
-    return "int32" if offsets.dtype == np.int32 else "int64"
-
-
-def _file_blocks(fd: int, size: int, start: int = 0) -> Iterator[bytes]:
-    """``size`` bytes of ``fd`` from ``start``, in blocks; UnusableImage if it is shorter."""
-    done = 0
-    while done < size:
-        block = os.pread(fd, min(_BLOCK, size - done), start + done)
-        if not block:
-            raise UnusableImage("file shorter than its header says")
-        done += len(block)
-        yield block
 
 
 # --- opening ------------------------------------------------------------------------------
@@ -252,86 +279,48 @@ def open_image(
     config: IndexConfig,
     entry: str,
     *,
+    authenticated: bool = False,
+    sealed_rows: tuple[IO[bytes], RowSource] | None = None,
     on_graph_built: OnBuilt | None = None,
 ) -> DatabaseIndex:
     """The searchable index stored in ``file`` (read from offset 0), which it takes over.
 
     The index keeps ``file`` as its re-scoring file (closed with the index) or closes it.
-    A graph that is absent, or was built with another connectivity or expansion, is built
-    again in the background as after a load. Raises UnusableImage (``file`` closed).
+    ``sealed_rows``: the image has no vectors section; its rows are in this file instead
+    (also taken over). A graph that is absent, or was built with another connectivity or
+    expansion, is built again in the background as after a load. ``authenticated``: the
+    bytes were just decrypted with AES-GCM, so the sections' BLAKE3 need no second check.
+    Raises UnusableImage (the files closed).
     """
     try:
-        header, data_end = _read_header(file.fileno(), entry, config)
-        for section in header.sections.values():
-            _check_digest(file.fileno(), section)
-        return _assemble(file, header, data_end, config, on_graph_built)
+        header, data_end = read_header(file.fileno(), entry, config)
+        if not authenticated:
+            check_digests(file.fileno(), header, data_end)
+        if sealed_rows is not None:
+            _check_rows(header, sealed_rows[1])
+        return _assemble(file, header, data_end, config, sealed_rows, on_graph_built)
     except BaseException:
         file.close()
+        if sealed_rows is not None:
+            sealed_rows[0].close()
         raise
 
 
-def _read_header(fd: int, entry: str, config: IndexConfig) -> tuple[_Header, int]:
-    """The checked header and where the sections end."""
-    size = os.fstat(fd).st_size
-    if size < _TRAILER.size:
-        raise UnusableImage("too short")
-    length, digest, magic = _TRAILER.unpack(os.pread(fd, _TRAILER.size, size - _TRAILER.size))
-    data_end = size - _TRAILER.size - length
-    if magic != MAGIC or data_end < 0:
-        raise UnusableImage("not an index image")
-    encoded = os.pread(fd, length, data_end)
-    if blake3.blake3(encoded).digest(length=16) != digest:
-        raise UnusableImage("header damaged")
-    try:
-        header = msgspec.json.decode(encoded, type=_Header)
-    except msgspec.ValidationError:
-        raise UnusableImage("header unreadable") from None
-    if header.version != VERSION or header.entry != entry:
-        raise UnusableImage("written by another version or for another entry")
-    if header.quantization != config.quantization:
-        raise UnusableImage("stored with another quantization")
-    _check_shape(header, data_end)
-    return header, data_end
-
-
-def _check_shape(header: _Header, data_end: int) -> None:
-    """Every section fits the file and has the length the header's shape implies."""
-    rows, dims, sections = header.rows, header.dimensions, header.sections
-    expected = {
-        "id_offsets": (rows + 1) * np.dtype(header.id_offsets).itemsize,
-        "meta_offsets": (rows + 1) * np.dtype(header.meta_offsets).itemsize,
-    }
-    if "codes" in sections:
-        if dims is None or not 1 <= dims <= 4096:
-            raise UnusableImage("bad dimensions")
-        expected["codes"] = rows * dims * np.dtype(_RAM_DTYPES[header.quantization]).itemsize
-    if "vectors" in sections:
-        if "codes" not in sections or sections["vectors"].offset != 0:
-            raise UnusableImage("vectors section misplaced")
-        expected["vectors"] = rows * (dims or 0) * 4
-    required = {"ids", "meta", *expected}
-    if not required <= sections.keys() or rows < 0 or (rows > 0 and "codes" not in sections):
-        raise UnusableImage("sections missing")
-    for name, section in sections.items():
-        if name in expected and section.length != expected[name]:
-            raise UnusableImage(f"section {name} has the wrong length")
-        if section.offset < 0 or section.length < 0 or section.offset + section.length > data_end:
-            raise UnusableImage(f"section {name} lies outside the file")
-
-
-def _check_digest(fd: int, section: _Section) -> None:
-    digest = blake3.blake3()
-    for block in _file_blocks(fd, section.length, section.offset):
-        digest.update(block)
-    if digest.hexdigest() != section.digest:
-        raise UnusableImage("section damaged")
+def _check_rows(header: Header, source: RowSource) -> None:
+    """Sealed rows replace the vectors section: as many, as long, and not both."""
+    expected = (header.rows, (header.dimensions or 0) * 4) if "codes" in header.sections else None
+    if "vectors" in header.sections or (
+        source.rows and (source.rows, source.row_bytes) != expected
+    ):
+        raise UnusableImage("sealed rows do not match the image")
 
 
 def _assemble(
     file: IO[bytes],
-    header: _Header,
+    header: Header,
     data_end: int,
     config: IndexConfig,
+    sealed_rows: tuple[IO[bytes], RowSource] | None,
     on_graph_built: OnBuilt | None,
 ) -> DatabaseIndex:
     """Build the index over a read-only mapping of the checked image."""
@@ -353,13 +342,21 @@ def _assemble(
         blob("meta"),
         _offsets(array("meta_offsets", header.meta_offsets).copy(), sections["meta"].length),
     )
-    store = None
+    store: VectorStore | None = None
     if "codes" in sections:
-        codes = array("codes", _RAM_DTYPES[header.quantization]).reshape(header.rows, -1)
-        spill = file if "vectors" in sections and header.quantization != "f32" else None
-        store = VectorStore(codes, header.quantization, spill, config.search_threads)
-    if store is None or store._spill is None:
-        file.close()  # the mapping stays valid without the descriptor
+        codes = array("codes", RAM_DTYPES[header.quantization]).reshape(header.rows, -1)
+        quantization, threads = header.quantization, config.search_threads
+        if sealed_rows is not None and sealed_rows[1].rows:
+            store = _SealedSpillStore(
+                codes, quantization, sealed_rows[0], threads, sealed_rows[1], config.spill_dir
+            )
+        else:
+            spill = file if "vectors" in sections else None
+            store = VectorStore(codes, quantization, spill, threads)
+    spill_file = store._spill if store is not None else None
+    for unused in (file, sealed_rows[0] if sealed_rows else None):
+        if unused is not None and unused is not spill_file:
+            unused.close()  # the mapping stays valid without the descriptor
     graph = None
     if store is not None and "graph" in sections:
         graph = _mapped_graph(mapping, sections["graph"], header, config, store)
@@ -382,7 +379,7 @@ class _MappedGraph(Graph):
 
 
 def _mapped_graph(
-    mapping: mmap.mmap, section: _Section, header: _Header, config: IndexConfig, store: VectorStore
+    mapping: mmap.mmap, section: Section, header: Header, config: IndexConfig, store: VectorStore
 ) -> Graph | None:
     """The saved graph, or None when it must be rebuilt (other tuning, or usearch refuses it)."""
     if (header.connectivity, header.expansion_add) != (config.connectivity, config.expansion_add):

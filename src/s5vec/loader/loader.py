@@ -36,7 +36,9 @@ from s5vec.loader.config import LoaderConfig
 from s5vec.loader.events import (
     ProgressCallback,
     ProgressEvent,
+    chunk_downloaded,
     deliver,
+    index_building,
     loading_complete,
     loading_error,
     manifest_downloaded,
@@ -44,7 +46,14 @@ from s5vec.loader.events import (
 from s5vec.loader.fetch import BlobReader, FileFetcher
 from s5vec.loader.observer import LoadObserver, NullObserver, Outcome
 from s5vec.loader.pipeline import BuildJob, IndexBuilder
-from s5vec.loader.ports import IndexLease, IndexT, KeyT, Publish, SharedIndexCache
+from s5vec.loader.ports import (
+    IndexLease,
+    IndexT,
+    KeyT,
+    PersistedIndexes,
+    Publish,
+    SharedIndexCache,
+)
 from s5vec.loader.preflight import check_memory
 from s5vec.loader.ratelimit import RateGate
 from s5vec.loader.status import LoadStatus
@@ -120,7 +129,10 @@ class VectorLoader(Generic[KeyT, IndexT]):
     above the loader's layer; the shared per-backend rate limiters (ignored for a
     non-remote storage); an optional portal reader for chunks whose ``cid`` is a blob CID;
     an observer for metrics; the executor for decoding (default: a pool of its own, one
-    thread per core, stopped by ``close``); the clock for durations.
+    thread per core, stopped by ``close``); the clock for durations; optionally the indexes
+    persisted by an earlier run (``cache.PersistedIndexes``): a shared load first tries to
+    restore one (after the manifest was fetched and accepted, before any chunk), and a fresh
+    load is handed to it to be saved in the background.
     """
 
     def __init__(
@@ -136,8 +148,10 @@ class VectorLoader(Generic[KeyT, IndexT]):
         observer: LoadObserver | None = None,
         executor: Executor | None = None,
         clock: Callable[[], float] = time.monotonic,
+        persisted: PersistedIndexes[KeyT, IndexT] | None = None,
     ) -> None:
         self._cache = cache
+        self._persisted = persisted
         self._config = config
         self._observer: LoadObserver = observer or NullObserver()
         self._clock = clock
@@ -273,6 +287,12 @@ class VectorLoader(Generic[KeyT, IndexT]):
                 raise
         if lease.source == "cache":
             self._observer.on_cache_hit()
+            # A hit still reports one chunk_downloaded per manifest chunk (SPEC section 3):
+            # clients' progress bars count on them.
+            entries = sorted(manifest.chunks, key=lambda entry: entry.chunk_id)
+            for done, entry in enumerate(entries, start=1):
+                emit(chunk_downloaded(entry.chunk_id, done, len(entries)))
+            emit(index_building(manifest.vector_count))
         else:
             self._observer.on_cache_miss()
         elapsed_ms = int((self._clock() - started) * 1000)
@@ -284,7 +304,14 @@ class VectorLoader(Generic[KeyT, IndexT]):
         assert task is not None
         self._building[key] = task
         try:
-            return await self._builder.build(job, publish)
+            if self._persisted is not None:
+                restored = await self._persisted.restore(key, job.session_key)
+                if restored is not None:
+                    return self._builder.adopt(job, restored, publish)
+            index = await self._builder.build(job, publish)
+            if self._persisted is not None:
+                self._persisted.save_later(key, index, job.session_key)
+            return index
         finally:
             if self._building.get(key) is task:
                 del self._building[key]

@@ -144,6 +144,28 @@ class IndexBuilder(Generic[IndexT]):
         except TimeoutError:
             raise LoadTimeout() from None
 
+    def adopt(self, job: BuildJob, index: IndexT, publish: Publish) -> IndexT:
+        """Take an index restored from disk for ``job``, reporting progress as a load would.
+
+        Clients' progress bars count on one ``chunk_downloaded`` per manifest chunk and an
+        ``index_building``. A manifest without ``dimensions`` gets its memory pre-flight here,
+        from the restored index's dimension. Closes ``index`` if that refuses it.
+        """
+        try:
+            if job.manifest.dimensions is None and index.dimensions is not None:
+                check_memory(
+                    job.manifest.vector_count, index.dimensions, self._config.memory_limit_bytes
+                )
+        except BaseException:
+            index.close()
+            raise
+        entries = sorted(job.manifest.chunks, key=lambda entry: entry.chunk_id)
+        progress = _Progress(len(entries), publish)
+        for entry in entries:
+            progress.chunk_done(entry.chunk_id)
+        publish(index_building(job.manifest.vector_count))
+        return index
+
     async def _build(self, job: BuildJob, publish: Publish) -> IndexT:
         pending = sorted(job.manifest.chunks, key=lambda entry: entry.chunk_id)
         progress = _Progress(len(pending), publish)

@@ -2,8 +2,8 @@
 
 The index and the cache sit above the loader in the layering (errors -> formats -> storage ->
 loader -> index + cache), so the loader never imports them: it states here what it needs,
-and the server injects ``index.DatabaseIndex`` (through an ``IndexFactory``) and
-``cache.IndexCache``.
+and the server injects ``index.DatabaseIndex`` (through an ``IndexFactory``),
+``cache.IndexCache`` and, optionally, ``cache.PersistedIndexes``.
 """
 
 from __future__ import annotations
@@ -31,6 +31,11 @@ class BuildingIndex(Protocol):
         """Make the index searchable now (exact search); any ANN graph builds later."""
         ...
 
+    @property
+    def dimensions(self) -> int | None:
+        """Vector length (None for a database with no vectors and no ``dimensions``)."""
+        ...
+
     def memory_bytes(self) -> int:
         """Bytes the index holds."""
         ...
@@ -50,6 +55,7 @@ Publish = Callable[[ProgressEvent], None]
 IndexT = TypeVar("IndexT", bound=BuildingIndex)
 IndexT_co = TypeVar("IndexT_co", bound=BuildingIndex, covariant=True)
 KeyT = TypeVar("KeyT", bound=Hashable)
+KeyT_contra = TypeVar("KeyT_contra", bound=Hashable, contravariant=True)
 
 
 class IndexLease(Protocol[IndexT_co]):
@@ -88,4 +94,20 @@ class SharedIndexCache(Protocol[KeyT, IndexT]):
         on_progress: Publish | None = None,
     ) -> IndexLease[IndexT]:
         """Cached, joined from a load in flight (progress replayed), or loaded now."""
+        ...
+
+
+class PersistedIndexes(Protocol[KeyT_contra, IndexT]):
+    """Indexes saved on disk by an earlier run (``cache.PersistedIndexes``)."""
+
+    async def restore(self, key: KeyT_contra, session_key: bytes | None) -> IndexT | None:
+        """The searchable index saved for ``key`` read with ``session_key``, or None.
+
+        None for nothing saved, a damaged file, or one this key cannot open: never an index
+        built with another key. Never raises.
+        """
+        ...
+
+    def save_later(self, key: KeyT_contra, index: IndexT, session_key: bytes | None) -> None:
+        """Save a freshly built index in the background; never blocks, never raises."""
         ...

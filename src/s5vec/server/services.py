@@ -2,9 +2,10 @@
 
 ``open_services`` wires the layers together: one pooled aiohttp ``ClientSession`` shared by
 the remote backends, one ``AsyncLimiter`` per remote backend, the index cache, the loader,
-the host key (optional: without one, encrypted inits get ``ENCRYPTION_NOT_SUPPORTED``) and
-the session hub. Closing reverses it: sessions (and their loads) first, then the cache, the
-backends and the HTTP pool.
+the persisted indexes (``S5VEC_PERSIST_INDEXES``: saved under ``S5VEC_DATA_DIR/indexes``,
+restored by the loader after a restart), the host key (optional: without one, encrypted
+inits get ``ENCRYPTION_NOT_SUPPORTED``) and the session hub. Closing reverses it: sessions
+(and their loads) first, then pending index saves, the cache, the backends and the HTTP pool.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from aiohttp import web
 from aiolimiter import AsyncLimiter
 
 from s5vec.cache import IndexCache
+from s5vec.cache.persisted import PersistedIndexes
 from s5vec.config import Settings, mask_url
 from s5vec.crypto.host_key import load_or_create_host_key
 from s5vec.crypto.secp256k1 import HostKey
@@ -39,6 +41,7 @@ from s5vec.storage.portal import PortalBlobReader
 log = structlog.get_logger(__name__)
 
 SPILL_DIR_NAME = "index-spill"
+PERSIST_DIR_NAME = "indexes"
 CACHE_SWEEP_INTERVAL_S = 60.0
 
 
@@ -53,6 +56,7 @@ class Services:
     hub: SessionHub
     host_key: HostKey | None
     host_key_problem: str | None
+    persisted: PersistedIndexes | None = None
     sockets: set[web.WebSocketResponse] = field(default_factory=set)
     draining: bool = False
 
@@ -94,6 +98,9 @@ async def open_services(
                 on_graph_built=metrics.on_graph_built,
             )
 
+        persisted = await asyncio.to_thread(_persisted_indexes, settings, index_config, metrics)
+        if persisted is not None:
+            stack.push_async_callback(persisted.close)
         loader: VectorLoader[Any, DatabaseIndex] = VectorLoader(
             storage,
             cache,
@@ -103,6 +110,7 @@ async def open_services(
             portal=portal,
             portal_limiter=_limiter(settings) if portal is not None else None,
             observer=metrics,
+            persisted=persisted,
         )
         stack.callback(loader.close)
         host_key, problem = await asyncio.to_thread(_host_key, settings)
@@ -116,7 +124,7 @@ async def open_services(
         stack.push_async_callback(hub.close)
         sweeper = asyncio.create_task(_sweep(cache), name="s5vec-cache-sweep")
         stack.push_async_callback(_cancel, sweeper)
-        yield Services(settings, metrics, storage, cache, hub, host_key, problem)
+        yield Services(settings, metrics, storage, cache, hub, host_key, problem, persisted)
 
 
 def _build_storage(settings: Settings, http: aiohttp.ClientSession) -> Storage:
@@ -173,6 +181,25 @@ def _index_config(settings: Settings) -> IndexConfig:
         # Leave a core for searches while a graph builds (SPEC section 10).
         build_threads=max(1, (os.cpu_count() or 1) - 1),
     )
+
+
+def _persisted_indexes(
+    settings: Settings, config: IndexConfig, metrics: Metrics
+) -> PersistedIndexes | None:
+    """The persisted indexes, or None when disabled or the directory is unusable."""
+    if not settings.s5vec_persist_indexes:
+        return None
+    try:
+        return PersistedIndexes.open(
+            settings.s5vec_data_dir / PERSIST_DIR_NAME,
+            config,
+            max_bytes=settings.persist_max_bytes,
+            scratch_dir=config.spill_dir,
+            on_graph_built=metrics.on_graph_built,
+        )
+    except OSError as exc:
+        log.warning("no_persisted_indexes", error=exc.strerror, effect="indexes are not saved")
+        return None
 
 
 def _session_config(settings: Settings) -> SessionConfig:
