@@ -25,7 +25,6 @@ from s5vec.errors import (
     DimensionMismatch,
     IndexBuildFailed,
     InternalError,
-    InvalidMessage,
     InvalidVector,
     VectorsLoading,
     VectorsNotLoaded,
@@ -35,7 +34,7 @@ from s5vec.index.filters import FilterMatcher, MetadataFilter
 from s5vec.index.graph import Graph, GraphBuild, OnBuilt
 from s5vec.index.heap import release_free_heap
 from s5vec.index.records import Records, RecordsBuilder
-from s5vec.index.search import MAX_DIMENSIONS, SearchHit, select_hits, unit_vector
+from s5vec.index.search import MAX_DIMENSIONS, SearchHit, select_hits, unit_query
 from s5vec.index.store import StoreBuilder, VectorStore, normalise
 
 _BLOCK_ROWS = 2048
@@ -203,15 +202,7 @@ class DatabaseIndex:
 
     def _unit_query(self, query: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """The query as a unit float32 vector; InvalidMessage when unusable."""
-        vector = np.asarray(query, dtype=np.float32).reshape(-1)
-        if len(vector) != self._dimensions:
-            raise InvalidMessage(
-                f"queryVector has {len(vector)} dimensions; the vectors have {self._dimensions}"
-            )
-        unit = unit_vector(vector) if np.isfinite(vector).all() else None
-        if unit is None:
-            raise InvalidMessage("queryVector must be finite and non-zero")
-        return unit
+        return unit_query(query, self._dimensions, "the vectors")
 
     # --- state -----------------------------------------------------------------------------
 

@@ -105,6 +105,21 @@ def unit_vector(vector: npt.NDArray[np.floating[Any]]) -> npt.NDArray[np.float32
     return (scaled / np.linalg.norm(scaled)).astype(np.float32)
 
 
+def unit_query(
+    query: npt.NDArray[Any], dimensions: int | None, holder: str
+) -> npt.NDArray[np.float32]:
+    """``query`` as a unit float32 vector of ``dimensions``; InvalidMessage when unusable."""
+    vector = np.asarray(query, dtype=np.float32).reshape(-1)
+    if len(vector) != dimensions:
+        raise InvalidMessage(
+            f"queryVector has {len(vector)} dimensions; {holder} have {dimensions}"
+        )
+    unit = unit_vector(vector) if np.isfinite(vector).all() else None
+    if unit is None:
+        raise InvalidMessage("queryVector must be finite and non-zero")
+    return unit
+
+
 def select_hits(
     rows: npt.NDArray[np.int64],
     scores: npt.NDArray[np.float32],

@@ -16,12 +16,13 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from s5vec.errors import DimensionMismatch, InvalidMessage, InvalidVector, MemoryLimitExceeded
+from s5vec.errors import DimensionMismatch, InvalidVector, MemoryLimitExceeded
 from s5vec.index.filters import MISSING, FilterMatcher, MetadataFilter
 from s5vec.index.search import (
     MAX_DIMENSIONS,
     SearchHit,
     select_hits,
+    unit_query,
     unit_vector,
     vector_from_json,
 )
@@ -159,14 +160,7 @@ class UploadedVectors:
             count = len(self._ids)
             if not count:
                 return []
-            vector = np.asarray(query, dtype=np.float32).reshape(-1)
-            if len(vector) != self._dimensions:
-                raise InvalidMessage(
-                    f"queryVector has {len(vector)} dimensions; uploads have {self._dimensions}"
-                )
-            unit = unit_vector(vector) if np.isfinite(vector).all() else None
-            if unit is None:
-                raise InvalidMessage("queryVector must be finite and non-zero")
+            unit = unit_query(query, self._dimensions, "uploads")
             if flt is None:
                 rows = np.arange(count, dtype=np.int64)
                 scores = self._vectors[:count] @ unit
