@@ -13,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.docs.host import Host
 from tests.docs.markdown import REPO, read, region, table_rows
+from tests.server.test_http_routes import SPEC_METRICS
 
 # The shared docs host starts with the first test that uses it (a busy machine is slow).
 pytestmark = pytest.mark.timeout(600)
@@ -21,19 +22,6 @@ ALERTS = yaml.safe_load(read("deploy/prometheus/alerts.yml"))
 PROMETHEUS = yaml.safe_load(read("deploy/prometheus/prometheus.yml"))
 DASHBOARD = json.loads(read("deploy/grafana/dashboards/s5vec.json"))
 
-SPEC_METRICS = [
-    "s5_download_duration_seconds",
-    "s5_download_errors_total",
-    "s5_vectors_loaded_total",
-    "vector_index_build_duration_seconds",
-    "vector_index_cache_hits_total",
-    "vector_index_cache_misses_total",
-    "vector_loading_total",
-    "vector_loading_duration_seconds",
-    "vector_search_duration_seconds",
-    "active_sessions",
-]
-"""SPEC section 8: the metrics every deployment can rely on."""
 SYNTHETIC = frozenset({"up"})
 """Series Prometheus makes itself for every scrape target."""
 GRAFANA_VARIABLES = {"$__rate_interval": "5m", "$job": "s5vec"}
