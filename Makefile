@@ -8,7 +8,7 @@ STAMP := $(VENV)/.synced
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: setup test soak lint fmt run bench bench-large clean
+.PHONY: setup test soak lint fmt run demo bench bench-large clean
 
 setup: $(STAMP)
 
@@ -21,16 +21,21 @@ $(STAMP): uv.lock pyproject.toml | $(UV)
 	touch $(STAMP)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests benchmarks
-	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks scripts
+	$(VENV)/bin/ruff format --check src tests benchmarks scripts
 	$(VENV)/bin/mypy --strict src
 
 fmt: $(STAMP)
-	$(VENV)/bin/ruff format src tests benchmarks
-	$(VENV)/bin/ruff check --fix src tests benchmarks
+	$(VENV)/bin/ruff format src tests benchmarks scripts
+	$(VENV)/bin/ruff check --fix src tests benchmarks scripts
 
 test: lint
 	$(VENV)/bin/pytest
+
+# Publishes an encrypted sample database into a temp store, starts the server on a free port,
+# runs an encrypted session and a search with the client library, then stops the server.
+demo: $(STAMP)
+	$(VENV)/bin/python scripts/demo.py
 
 # Heavy reliability variants (docs/reliability.md): 50 concurrent sessions, long leak cycles,
 # thousands of fuzz cases per message type and storage format. Takes several minutes.
