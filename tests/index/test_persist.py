@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from s5vec.index import DatabaseIndex, IndexConfig, parse_filter
-from s5vec.index.image import UnusableImage
+from s5vec.index.image import UnusableImage, read_header
 from s5vec.index.persist import (
     graph_settled,
     open_image,
@@ -303,3 +303,30 @@ def test_ids_and_metadata_round_trip(tmp_path: Path, ids: list[str], data: st.Da
     finally:
         restored.close()
         original.close()
+
+
+@pytest.mark.parametrize("shared", [True, False], ids=["codes-in-graph", "codes-apart"])
+def test_codes_are_stored_once_when_the_graph_holds_them_in_row_order(
+    tmp_path: Path,
+    spill: Path,
+    closing: list[DatabaseIndex],
+    monkeypatch: pytest.MonkeyPatch,
+    shared: bool,
+) -> None:
+    if not shared:  # as when a multi-threaded build stored the vectors in another order
+        monkeypatch.setattr("s5vec.index.persist._codes_in_graph", lambda fd, ram: None)
+    config = IndexConfig(spill_dir=spill, graph_threshold=500, build_threads=1)
+    vectors = clustered(800, 16)
+    original = build(vectors, config, metadata(800))
+    closing.append(original)
+    assert original.wait_for_graph(timeout=120)
+    save(original, tmp_path / "image")
+    with (tmp_path / "image").open("rb") as image:
+        header, _ = read_header(image.fileno(), ENTRY, config)
+    assert ("codes" in header.sections) is not shared
+    assert (header.codes_in_graph is not None) is shared
+
+    restored = reopen(tmp_path / "image", config)
+    closing.append(restored)
+    assert restored.graph_ready
+    assert_same_answers(original, restored, near(vectors, 10))

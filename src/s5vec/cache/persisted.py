@@ -18,9 +18,9 @@ Entries of keyless sessions are plain images.
 Restoring maps a plain image where it lies (``index.persist``). A sealed entry keeps its
 full-precision vectors sealed row by row (60% of the bytes; a restore only hashes them):
 the restored index opens just the rows a search re-scores, straight from the entry, until a
-background thread has copied them, opened, into a spill file. The rest of the image (codes,
-records, graph) is decrypted into an unlinked file in ``scratch_dir`` (the spill directory:
-plaintext lives where spill files live) and mapped the same way.
+background thread has copied them, opened, into a spill file in the spill directory (where
+a cold load keeps them too). The rest of the image (codes, records, graph: what a cold load
+holds in RAM) is decrypted into an anonymous in-memory file and mapped the same way.
 
 Saving runs in the background after a fresh load, once the graph build has settled (so the
 image holds the graph); a restored index whose graph had to be rebuilt is saved again when
@@ -206,7 +206,7 @@ class PersistedIndexes:
     def _open_file(self, entry: _Entry, file: IO[bytes]) -> DatabaseIndex:
         if entry.seal_key is None:
             return open_image(file, self._config, entry.name, on_graph_built=self._on_graph_built)
-        plain = tempfile.TemporaryFile(dir=self._scratch, prefix="s5vec-", suffix=".img")  # noqa: SIM115
+        plain = _memory_file(self._scratch)
         try:
             rows = unseal(file.fileno(), entry.seal_key, entry.id, plain)
             plain.flush()
@@ -350,6 +350,18 @@ def _host_secret(directory: Path) -> bytes:
         out.flush()
         os.fsync(out.fileno())
     return secret
+
+
+def _memory_file(scratch: Path) -> IO[bytes]:
+    """An anonymous in-memory file (memfd), else an unlinked file in ``scratch``.
+
+    The decrypted codes, records and graph are what a cold load holds in RAM anyway; a memfd
+    never reaches the disk and was written twice as fast as a page-cache file here.
+    """
+    try:
+        return os.fdopen(os.memfd_create("s5vec-image", os.MFD_CLOEXEC), "w+b")
+    except (AttributeError, OSError):
+        return tempfile.TemporaryFile(dir=scratch, prefix="s5vec-", suffix=".img")
 
 
 def _close_restored(opening: asyncio.Future[DatabaseIndex | None]) -> None:

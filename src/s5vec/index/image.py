@@ -28,8 +28,8 @@ MAGIC = b"S5VIDX01"
 VERSION = 1
 ALIGN = 4096
 _TRAILER = struct.Struct("<Q16s8s")
-_BLOCK = 4 * 1024 * 1024
-"""Bytes read or hashed at once when streaming a section."""
+BLOCK = 4 * 1024 * 1024
+"""Bytes read at once when streaming a section."""
 RAM_DTYPES: dict[str, type[np.generic]] = {"f32": np.float32, "f16": np.float16, "i8": np.int8}
 
 
@@ -71,6 +71,19 @@ class Header(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     connectivity: int
     expansion_add: int
     sections: dict[str, Section]
+    codes_in_graph: int | None = None
+    """Without a ``codes`` section: where in the ``graph`` section the codes lie."""
+
+    @property
+    def has_codes(self) -> bool:
+        """Whether the image holds vectors (an empty database's does not)."""
+        return "codes" in self.sections or self.codes_in_graph is not None
+
+    def codes_at(self) -> int:
+        """Offset of the codes in the image."""
+        if self.codes_in_graph is not None:
+            return self.sections["graph"].offset + self.codes_in_graph
+        return self.sections["codes"].offset
 
 
 class ImageWriter:
@@ -116,10 +129,10 @@ def file_blocks(fd: int, size: int, start: int = 0) -> Iterator[memoryview]:
     Each block is a view of one reused buffer, valid until the next one is read (a fresh
     buffer per block would fault in new pages every time).
     """
-    buffer = memoryview(bytearray(min(_BLOCK, size)))
+    buffer = memoryview(bytearray(min(BLOCK, size)))
     done = 0
     while done < size:
-        read = os.preadv(fd, [buffer[: min(_BLOCK, size - done)]], start + done)
+        read = os.preadv(fd, [buffer[: min(BLOCK, size - done)]], start + done)
         if not read:
             raise UnusableImage("file shorter than its header says")
         done += read
@@ -153,20 +166,28 @@ def read_header(fd: int, entry: str, config: IndexConfig) -> tuple[Header, int]:
 def _check_shape(header: Header, data_end: int) -> None:
     """Every section fits the file and has the length the header's shape implies."""
     rows, dims, sections = header.rows, header.dimensions, header.sections
-    expected = {
+    expected: dict[str, int] = {
         "id_offsets": (rows + 1) * np.dtype(header.id_offsets).itemsize,
         "meta_offsets": (rows + 1) * np.dtype(header.meta_offsets).itemsize,
     }
-    if "codes" in sections:
+    if header.has_codes:
         if dims is None or not 1 <= dims <= MAX_DIMENSIONS:
             raise UnusableImage("bad dimensions")
-        expected["codes"] = rows * dims * np.dtype(RAM_DTYPES[header.quantization]).itemsize
+        codes = rows * dims * np.dtype(RAM_DTYPES[header.quantization]).itemsize
+        if header.codes_in_graph is None:
+            expected["codes"] = codes
+        elif "codes" in sections or not 0 <= header.codes_in_graph <= 64:
+            raise UnusableImage("codes stored twice or misplaced")
+        else:
+            graph = sections.get("graph")
+            if graph is None or header.codes_in_graph + codes > graph.length:
+                raise UnusableImage("codes outside the graph")
     if "vectors" in sections:
-        if "codes" not in sections or sections["vectors"].offset != 0:
+        if not header.has_codes or sections["vectors"].offset != 0:
             raise UnusableImage("vectors section misplaced")
         expected["vectors"] = rows * (dims or 0) * 4
     required = {"ids", "meta", *expected}
-    if not required <= sections.keys() or rows < 0 or (rows > 0 and "codes" not in sections):
+    if not required <= sections.keys() or rows < 0 or (rows > 0 and not header.has_codes):
         raise UnusableImage("sections missing")
     for name, section in sections.items():
         if name in expected and section.length != expected[name]:

@@ -23,8 +23,10 @@ parts of ``DatabaseIndex``, ``VectorStore``, ``Records`` and ``Graph``.
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import os
+import struct
 import tempfile
 import threading
 from collections.abc import Iterator, Sequence
@@ -43,6 +45,7 @@ from s5vec.index.filters import FilterMatcher
 from s5vec.index.graph import Graph, GraphBuild, OnBuilt
 from s5vec.index.image import (
     ALIGN,
+    BLOCK,
     RAM_DTYPES,
     VERSION,
     Header,
@@ -238,23 +241,31 @@ def write_image(
     ``scratch_dir`` briefly holds usearch's own save of the graph (usearch writes to a path).
     """
     writer = ImageWriter(sink)
-    if snap.ram is not None:
-        if vectors and snap.spill_fd is not None:
-            writer.section("vectors", snap.vector_blocks())
-        writer.section("codes", [np.ascontiguousarray(snap.ram).data.cast("B")])
-    records = snap.records
-    for name, blob in (
-        ("id_offsets", records._id_offsets.tobytes()),
-        ("ids", records._ids),
-        ("meta_offsets", records._meta_offsets.tobytes()),
-        ("meta", records._meta),
-    ):
-        writer.section(name, [blob])
-    if snap.graph is not None:
-        with tempfile.NamedTemporaryFile(dir=scratch_dir, prefix=".", suffix=".graph.tmp") as tmp:
-            snap.graph._index.save(tmp.name)
-            size = os.fstat(tmp.fileno()).st_size
-            writer.section("graph", file_blocks(tmp.fileno(), size))
+    with contextlib.ExitStack() as stack:
+        graph: IO[bytes] | None = None
+        codes_in_graph = None
+        if snap.graph is not None:
+            graph = stack.enter_context(
+                tempfile.NamedTemporaryFile(dir=scratch_dir, prefix=".", suffix=".graph.tmp")
+            )
+            snap.graph._index.save(graph.name)
+            if snap.ram is not None:
+                codes_in_graph = _codes_in_graph(graph.fileno(), snap.ram)
+        if snap.ram is not None:
+            if vectors and snap.spill_fd is not None:
+                writer.section("vectors", snap.vector_blocks())
+            if codes_in_graph is None:
+                writer.section("codes", [np.ascontiguousarray(snap.ram).data.cast("B")])
+        records = snap.records
+        for name, blob in (
+            ("id_offsets", records._id_offsets.tobytes()),
+            ("ids", records._ids),
+            ("meta_offsets", records._meta_offsets.tobytes()),
+            ("meta", records._meta),
+        ):
+            writer.section(name, [blob])
+        if graph is not None:
+            writer.section("graph", file_blocks(graph.fileno(), os.fstat(graph.fileno()).st_size))
     return writer.finish(
         Header(
             version=VERSION,
@@ -267,8 +278,37 @@ def write_image(
             connectivity=snap.connectivity,
             expansion_add=snap.expansion_add,
             sections=writer.sections,
+            codes_in_graph=codes_in_graph,
         )
     )
+
+
+_USEARCH_MATRIX = struct.Struct("<II")
+"""How usearch's save begins: the vector count and bytes per vector, then the vectors."""
+
+
+def _codes_in_graph(fd: int, ram: npt.NDArray[Any]) -> int | None:
+    """Where usearch's save of the graph holds exactly the RAM codes, in row order, or None.
+
+    A graph built on one thread (the default on two cores) stores its vectors in insertion
+    order, which is row order: then the image keeps the codes once (38 MB per 100K x 384
+    less to write, check, decrypt and hold). Compared byte for byte, so another usearch
+    layout or a multi-threaded build's order only means the codes are written twice.
+    """
+    codes = np.ascontiguousarray(ram).data.cast("B")
+    head = os.pread(fd, _USEARCH_MATRIX.size, 0)
+    if len(head) != _USEARCH_MATRIX.size or _USEARCH_MATRIX.unpack(head) != (
+        len(ram),
+        ram.shape[1] * ram.itemsize,
+    ):
+        return None
+    offset = _USEARCH_MATRIX.size
+    for start, block in zip(
+        range(0, len(codes), BLOCK), file_blocks(fd, len(codes), offset), strict=False
+    ):
+        if block != codes[start : start + len(block)]:
+            return None
+    return offset
 
 
 # --- opening ------------------------------------------------------------------------------
@@ -308,7 +348,7 @@ def open_image(
 
 def _check_rows(header: Header, source: RowSource) -> None:
     """Sealed rows replace the vectors section: as many, as long, and not both."""
-    expected = (header.rows, (header.dimensions or 0) * 4) if "codes" in header.sections else None
+    expected = (header.rows, (header.dimensions or 0) * 4) if header.has_codes else None
     if "vectors" in header.sections or (
         source.rows and (source.rows, source.row_bytes) != expected
     ):
@@ -343,9 +383,14 @@ def _assemble(
         _offsets(array("meta_offsets", header.meta_offsets).copy(), sections["meta"].length),
     )
     store: VectorStore | None = None
-    if "codes" in sections:
-        codes = array("codes", RAM_DTYPES[header.quantization]).reshape(header.rows, -1)
+    if header.has_codes:
         quantization, threads = header.quantization, config.search_threads
+        codes = np.frombuffer(
+            mapping,
+            dtype=RAM_DTYPES[quantization],
+            count=header.rows * (header.dimensions or 0),
+            offset=header.codes_at(),
+        ).reshape(header.rows, -1)
         if sealed_rows is not None and sealed_rows[1].rows:
             store = _SealedSpillStore(
                 codes, quantization, sealed_rows[0], threads, sealed_rows[1], config.spill_dir
