@@ -9,8 +9,9 @@ float64 items, ``0xfb`` + 8 bytes each: a fixed 9-byte stride. The fast path
 2. checks that assumption for all arrays of the most common length at once: numpy views the
    file with strides ``(1, 9)``, so one fancy index gathers every array's tag bytes (all
    ``0xfb``: the array is exactly ``n`` float64 items, by induction on the items) and another
-   its ``>f8`` values, rounded to float32: no per-float Python object is ever made. If some
-   array fails, the file is scanned again checking each array before skipping it;
+   its ``>f8`` values, rounded to float32: no per-float Python object is ever made. An array
+   that fails the check (or has another length) is left in place, and so is any vector
+   whose key the skip over a failed array jumped past;
 3. splices each such array out of the file, leaving a 10-byte placeholder (a CBOR tag whose
    8-byte number is drawn at random for this decode in its high half and is the array's
    ordinal in its low half, on ``null``), and decodes the rest with cbor2;
@@ -137,8 +138,10 @@ def _candidates(data: bytes) -> tuple[list[int], list[int], list[int]]:
     """Key offsets, first-item offsets and counts of every ``"vector"`` key + array header.
 
     Each array is taken to be all-float64 (9-byte items) and the search resumes after it, so
-    the float payloads, almost all of the file, are never scanned for keys. The caller then
-    checks the items of all arrays at once; ``_float64_arrays`` is the scan when it fails.
+    the float payloads, almost all of the file, are never scanned for keys. The caller checks
+    the items; an array that fails keeps its place in the file, and a key the skip jumped
+    over only leaves that vector in place too (the ordinal check in ``decode_fast`` vouches
+    for whatever is spliced).
     """
     keys: list[int] = []
     firsts: list[int] = []
@@ -164,38 +167,6 @@ def _candidates(data: bytes) -> tuple[list[int], list[int], list[int]]:
     return keys, firsts, counts
 
 
-def _is_float64_array(data: bytes, first: int, count: int) -> bool:
-    """Whether the ``count`` items from ``first`` are all float64: every 9th byte ``0xfb``."""
-    return data[first : first + count * _ITEM_SIZE : _ITEM_SIZE] == b"\xfb" * count
-
-
-def _float64_arrays(data: bytes) -> tuple[list[int], list[int], list[int]]:
-    """Like ``_candidates``, but checking each array before skipping it: exact, and slower.
-
-    An array that fails the check is searched for keys like any other bytes, so one vector
-    with an integer component costs that vector, not its neighbours.
-    """
-    keys: list[int] = []
-    firsts: list[int] = []
-    counts: list[int] = []
-    find, size = data.find, len(data)
-    at = find(_VECTOR_KEY)
-    while at >= 0:
-        head = at + _KEY_SIZE
-        if head + 5 > size:
-            break
-        count, first = _array_at(data, head)
-        stop = first + count * _ITEM_SIZE
-        if 0 < count <= MAX_DIMENSIONS and stop <= size and _is_float64_array(data, first, count):
-            keys.append(at)
-            firsts.append(first)
-            counts.append(count)
-            at = find(_VECTOR_KEY, stop)
-        else:
-            at = find(_VECTOR_KEY, head)
-    return keys, firsts, counts
-
-
 def _items(data: bytes, width: int, dtype: npt.DTypeLike) -> npt.NDArray[Any]:
     """A read-only view whose row ``i`` is the ``width`` values 9 bytes apart from byte ``i``."""
     kind = np.dtype(dtype)
@@ -203,21 +174,24 @@ def _items(data: bytes, width: int, dtype: npt.DTypeLike) -> npt.NDArray[Any]:
     return np.ndarray((rows, width), dtype=kind, buffer=data, strides=(1, _ITEM_SIZE))
 
 
-def _gather(data: bytes, firsts: npt.NDArray[np.intp], width: int) -> Float32Matrix | None:
-    """The arrays' items as float32 rows, or None if an item is not a float64 (tag ``0xfb``).
+def _gather(
+    data: bytes, firsts: npt.NDArray[np.intp], width: int
+) -> tuple[npt.NDArray[np.bool_], Float32Matrix]:
+    """Which arrays are all float64 (every item tagged ``0xfb``), and their items as float32.
 
-    Fancy indexing gathers the rows in C; blocks keep the float64 temporaries in cache.
+    Fancy indexing gathers the rows in C; blocks keep the float64 temporaries in cache. Rows
+    of arrays that are not all float64 hold garbage: the caller drops them.
     """
     tags, values = _items(data, width, np.uint8), _items(data, width, ">f8")
     out = np.empty((len(firsts), width), dtype=np.float32)
+    ok = np.empty(len(firsts), dtype=np.bool_)
     with np.errstate(over="ignore", invalid="ignore"):
         for start in range(0, len(firsts), _BLOCK):
             block = firsts[start : start + _BLOCK]
-            if not (tags[block] == 0xFB).all():
-                return None
+            np.all(tags[block] == 0xFB, axis=1, out=ok[start : start + len(block)])
             # Round to float32 (nearest, ties to even), as ``to_float32`` does.
             np.copyto(out[start : start + len(block)], values[block + 1], casting="unsafe")
-    return out
+    return ok, out
 
 
 def _placeholders(base: int, count: int) -> list[bytes]:
@@ -233,32 +207,30 @@ def _placeholders(base: int, count: int) -> list[bytes]:
 def _chosen(
     data: bytes, keys: list[int], firsts: list[int], counts: list[int]
 ) -> tuple[list[int], npt.NDArray[np.intp], Float32Matrix] | None:
-    """Keys, first items and float32 rows of the arrays of the most common length.
+    """Keys, first items and float32 rows of the all-float64 arrays of the most common length.
 
-    Arrays of other lengths stay in place (and must be all-float64 too, as the scan that
-    skipped them assumed); None if an array is not, or if there are none.
+    Every other array stays in place, read by cbor2 with the rest; None if none qualifies.
     """
     if not keys:
         return None
     width = Counter(counts).most_common(1)[0][0]
-    others = [(first, count) for first, count in zip(firsts, counts, strict=True) if count != width]
-    if not all(_is_float64_array(data, first, count) for first, count in others):
-        return None
     chosen = np.asarray(counts, dtype=np.intp) == width
     starts = np.asarray(firsts, dtype=np.intp)[chosen]
-    vectors = _gather(data, starts, width)
-    if vectors is None:
-        return None
-    return np.asarray(keys, dtype=np.intp)[chosen].tolist(), starts, vectors
+    cut = np.asarray(keys, dtype=np.intp)[chosen]
+    ok, vectors = _gather(data, starts, width)
+    if not ok.all():
+        # One integer or float32 item costs only its own vector (it is read with the rest).
+        cut, starts, vectors = cut[ok], starts[ok], vectors[ok]
+        if not len(cut):
+            return None
+    return cut.tolist(), starts, vectors
 
 
 def _splice(data: bytes) -> _Spliced | None:
     """Cut the all-float64 ``"vector"`` arrays out of ``data``; None if there are none."""
     found = _chosen(data, *_candidates(data))
-    if found is None:  # none, or some array is not all-float64: scan again, checking each
-        found = _chosen(data, *_float64_arrays(data))
-        if found is None:
-            return None
+    if found is None:
+        return None
     cut, starts, vectors = found
     # Tag numbers from 2^31 up are unassigned, so cbor2 hands them back as plain CBORTag
     # objects; the high half is drawn at random for this decode, the low half is the ordinal.
