@@ -77,7 +77,10 @@ class Settings(BaseSettings):
         description="Comma-separated S5 portal URLs for the chunk blob fallback (empty = none)",
     )
     s5_max_parallel_chunks: int = Field(
-        default=10, ge=1, le=20, description="Chunk fetches in flight per load, 1-20"
+        default=10,
+        ge=1,
+        le=20,
+        description="Chunk fetches in flight per load, 1-20 (local store: at most cores + 2)",
     )
     s5_download_timeout_seconds: float = Field(
         default=30, gt=0, description="Timeout of one file fetch in seconds, > 0"

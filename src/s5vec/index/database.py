@@ -33,9 +33,9 @@ from s5vec.index.config import IndexConfig
 from s5vec.index.filters import FilterMatcher, MetadataFilter
 from s5vec.index.graph import Graph, GraphBuild, OnBuilt
 from s5vec.index.heap import release_free_heap
-from s5vec.index.records import Records, RecordsBuilder
+from s5vec.index.records import Records, RecordsBuilder, pack_chunk
 from s5vec.index.search import MAX_DIMENSIONS, SearchHit, select_hits, unit_query
-from s5vec.index.store import StoreBuilder, VectorStore, normalise
+from s5vec.index.store import StoreBuilder, VectorStore, normalise, quantise
 
 _BLOCK_ROWS = 2048
 """Rows converted at once: bounds a chunk's temporaries to a few MB whatever its size."""
@@ -83,26 +83,33 @@ class DatabaseIndex:
         InvalidVector (NaN or infinity), IndexBuildFailed (the spill file cannot be written)
         and Cancelled once the index is closed.
         """
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or not len(ids) == len(vectors) == len(metadata):
+            raise ChunkParseError("A chunk's ids, vectors and metadata do not line up")
+        # Everything per row happens before taking the lock, so loader threads validate,
+        # normalise and encode chunks in parallel; the lock covers only the appends.
+        if len(ids):
+            self._check_dimensions(vectors.shape[1], fix=False)
+        blocks = [vectors[i : i + _BLOCK_ROWS] for i in range(0, len(vectors), _BLOCK_ROWS)]
+        if not all(np.isfinite(block).all() for block in blocks):
+            raise InvalidVector()
+        records = pack_chunk(ids, metadata)
+        units = [normalise(block) for block in blocks]
+        codes = [quantise(unit, self._config.quantization) for unit in units]
         with self._lock:
             if self._state == "closed":
                 raise Cancelled()
             if self._state != "loading" or self._records_builder is None:
                 raise InternalError("add_chunk after finish")
-            vectors = np.asarray(vectors, dtype=np.float32)
-            if vectors.ndim != 2 or not len(ids) == len(vectors) == len(metadata):
-                raise ChunkParseError("A chunk's ids, vectors and metadata do not line up")
             if not len(ids):
                 return
             self._check_dimensions(vectors.shape[1])
-            blocks = [vectors[i : i + _BLOCK_ROWS] for i in range(0, len(vectors), _BLOCK_ROWS)]
-            if not all(np.isfinite(block).all() for block in blocks):
-                raise InvalidVector()
-            self._records_builder.append(ids, metadata)
+            self._records_builder.append(records)
             if self._store_builder is None:
                 self._store_builder = self._new_store_builder(vectors.shape[1])
             try:
-                for block in blocks:
-                    self._store_builder.append(normalise(block))
+                for unit, code in zip(units, codes, strict=True):
+                    self._store_builder.append(unit, code)
             except OSError:
                 raise IndexBuildFailed("Could not write vectors to the data directory") from None
 
@@ -127,12 +134,13 @@ class DatabaseIndex:
                 self._graph_done.set()
         release_free_heap()
 
-    def _check_dimensions(self, dimensions: int) -> None:
-        """Fix the dimension on the first chunk; raise DimensionMismatch when it differs."""
+    def _check_dimensions(self, dimensions: int, *, fix: bool = True) -> None:
+        """DimensionMismatch unless ``dimensions`` fits; with ``fix`` the first one is kept."""
         if not 1 <= dimensions <= MAX_DIMENSIONS:
             raise DimensionMismatch(f"Vector dimensions must be from 1 to {MAX_DIMENSIONS}")
         if self._dimensions is None:
-            self._dimensions = dimensions
+            if fix:
+                self._dimensions = dimensions
         elif dimensions != self._dimensions:
             raise DimensionMismatch(
                 f"A chunk holds {dimensions}-dimensional vectors; expected {self._dimensions}"

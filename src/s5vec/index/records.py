@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Iterator
+from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
@@ -73,6 +74,39 @@ class Records:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class PackedChunk:
+    """One chunk's ids and metadata, validated and packed for :meth:`RecordsBuilder.append`."""
+
+    ids: list[str]
+    hashes: npt.NDArray[np.int64]
+    packed_ids: tuple[bytes, _Offsets]
+    packed_meta: tuple[bytes, _Offsets]
+
+
+def pack_chunk(ids: list[str], metadata: list[dict[str, Any]]) -> PackedChunk:
+    """Validate and pack one chunk's records; ChunkParseError for a bad or repeated id or metadata.
+
+    Needs no lock (it touches nothing shared), so loader threads pack chunks in parallel.
+    """
+    if not all(type(i) is str for i in ids):
+        raise ChunkParseError("A chunk holds a vector id that is not a string")
+    if not all(isinstance(m, dict) for m in metadata):
+        raise ChunkParseError("A chunk holds metadata that is not an object")
+    if len(set(ids)) != len(ids):
+        raise ChunkParseError("Vector ids repeat within a chunk")
+    try:
+        meta = [orjson.dumps(m, option=orjson.OPT_NON_STR_KEYS) for m in metadata]
+    except orjson.JSONEncodeError:
+        raise ChunkParseError("A chunk holds metadata that is not JSON") from None
+    return PackedChunk(
+        ids=ids,
+        hashes=np.fromiter(map(hash, ids), dtype=np.int64, count=len(ids)),
+        packed_ids=_pack([i.encode() for i in ids]),
+        packed_meta=_pack(meta),
+    )
+
+
 class RecordsBuilder:
     """Accumulates ids and metadata chunk by chunk, rejecting repeated ids."""
 
@@ -92,28 +126,18 @@ class RecordsBuilder:
         parts = sum(len(blob) + offs.nbytes for blob, offs in self._ids + self._meta)
         return parts + self._hashes.nbytes + self._hash_rows.nbytes
 
-    def append(self, ids: list[str], metadata: list[dict[str, Any]]) -> None:
-        """Add one chunk; raise ChunkParseError for a bad id, metadata or a repeated id."""
-        if not all(type(i) is str for i in ids):
-            raise ChunkParseError("A chunk holds a vector id that is not a string")
-        if not all(isinstance(m, dict) for m in metadata):
-            raise ChunkParseError("A chunk holds metadata that is not an object")
-        try:
-            meta = [orjson.dumps(m, option=orjson.OPT_NON_STR_KEYS) for m in metadata]
-        except orjson.JSONEncodeError:
-            raise ChunkParseError("A chunk holds metadata that is not JSON") from None
-        encoded = [i.encode() for i in ids]
-        hashes = np.fromiter(map(hash, ids), dtype=np.int64, count=len(ids))
-        self._check_unique(ids, hashes)
+    def append(self, chunk: PackedChunk) -> None:
+        """Add one packed chunk; raise ChunkParseError for an id an earlier chunk holds."""
+        self._check_unique(chunk.ids, chunk.hashes)
         first = self._count
         self._starts.append(first)
-        self._ids.append(_pack(encoded))
-        self._meta.append(_pack(meta))
-        order = np.argsort(hashes, kind="stable")
-        at = np.searchsorted(self._hashes, hashes[order])
-        self._hashes = np.insert(self._hashes, at, hashes[order])
+        self._ids.append(chunk.packed_ids)
+        self._meta.append(chunk.packed_meta)
+        order = np.argsort(chunk.hashes, kind="stable")
+        at = np.searchsorted(self._hashes, chunk.hashes[order])
+        self._hashes = np.insert(self._hashes, at, chunk.hashes[order])
         self._hash_rows = np.insert(self._hash_rows, at, order + first)
-        self._count += len(ids)
+        self._count += len(chunk.ids)
 
     def finish(self) -> Records:
         """Return the packed records; the builder must not be used afterwards."""
@@ -124,9 +148,7 @@ class RecordsBuilder:
         return Records(ids[0], ids[1], meta[0], meta[1])
 
     def _check_unique(self, ids: list[str], hashes: npt.NDArray[np.int64]) -> None:
-        """Raise ChunkParseError when an id repeats within the chunk or an earlier one."""
-        if len(set(ids)) != len(ids):
-            raise ChunkParseError("Vector ids repeat within a chunk")
+        """Raise ChunkParseError when an id of this chunk is in an earlier one."""
         if not len(self._hashes):
             return
         at = np.searchsorted(self._hashes, hashes)

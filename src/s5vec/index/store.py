@@ -176,15 +176,15 @@ class StoreBuilder:
                 dir=spill_dir, prefix="s5vec-", suffix=".f32"
             )
 
-    def append(self, unit: F32) -> None:
-        """Add unit rows."""
+    def append(self, unit: F32, codes: npt.NDArray[Any]) -> None:
+        """Add unit rows and their RAM codes (``quantise(unit, quantization)``)."""
         end = self._count + len(unit)
         if end > len(self._ram):
             # Grow geometrically; pages past ``end`` are never touched, so they cost no RSS.
             grown = np.empty((max(end, 2 * len(self._ram)), self._ram.shape[1]), self._ram.dtype)
             grown[: self._count] = self._ram[: self._count]
             self._ram = grown
-        self._ram[self._count : end] = quantise(unit, self._quantization)
+        self._ram[self._count : end] = codes
         if self._spill is not None:
             self._spill.write(np.ascontiguousarray(unit).data)
         self._count = end

@@ -171,8 +171,12 @@ class VectorLoader(Generic[KeyT, IndexT]):
             if executor is None
             else None
         )
+        # A local store reads a chunk in milliseconds, far faster than it decodes: fetching
+        # ten ahead only holds ten raw files in memory (~350 MB at 100K x 384 CBOR) for no
+        # gain. Remote reads wait on the network, so they keep every parallel fetch.
+        ahead = None if storage.remote or portal is not None else (os.cpu_count() or 1) + 2
         self._builder: IndexBuilder[IndexT] = IndexBuilder(
-            self._fetcher, make_index, config, self._observer, executor or self._own_pool
+            self._fetcher, make_index, config, self._observer, executor or self._own_pool, ahead
         )
         self._building: dict[KeyT, asyncio.Task[Any]] = {}
 

@@ -56,42 +56,52 @@ def _index_call(operation: str, call: Callable[[], T]) -> T:
 
 
 class _Feeder(Generic[IndexT]):
-    """Adds decoded chunks to the index from worker threads, one at a time.
+    """Adds decoded chunks to the index from worker threads, several at once.
 
-    ``discard`` may come from the event loop at any moment (cancellation, another chunk's
-    error) while a worker is mid-``add``: the lock makes it wait for that add to end, and
-    later adds find the feeder closed and drop their chunk.
+    The index validates, normalises and encodes a chunk before taking its own lock, so
+    concurrent adds overlap there. ``discard`` may come from the event loop at any moment
+    (cancellation, another chunk's error) while workers are mid-``add``: it waits for those
+    adds to end, and later adds find the feeder closed and drop their chunk.
     """
 
     def __init__(self, index: IndexT) -> None:
         self.index = index
         self.vector_count = 0
-        self._lock = threading.Lock()
+        self._state = threading.Condition()
+        self._adding = 0
         self._closed = False
 
     def add(self, chunk: DecodedChunk) -> int:
         """Add one chunk (worker thread); return how many vectors went in."""
-        with self._lock:
+        with self._state:
             if self._closed:
                 return 0
+            self._adding += 1
+        try:
             _index_call(
                 "add", lambda: self.index.add_chunk(chunk.ids, chunk.vectors, chunk.metadata)
             )
+        finally:
+            with self._state:
+                self._adding -= 1
+                self._state.notify_all()
+        with self._state:
             self.vector_count += len(chunk.ids)
-            return len(chunk.ids)
+        return len(chunk.ids)
 
     def finish(self) -> None:
-        """Make the index searchable (worker thread)."""
-        with self._lock:
+        """Make the index searchable (worker thread, after every add has returned)."""
+        with self._state:
             if not self._closed:
                 _index_call("finish", self.index.finish)
 
     def discard(self) -> None:
         """Close the partial index and free its memory; later adds are dropped."""
-        with self._lock:
+        with self._state:
             if self._closed:
                 return
             self._closed = True
+            self._state.wait_for(lambda: self._adding == 0)
         try:
             self.index.close()
         except Exception:
@@ -129,12 +139,17 @@ class IndexBuilder(Generic[IndexT]):
         config: LoaderConfig,
         observer: LoadObserver,
         executor: Executor | None,
+        read_ahead: int | None = None,
     ) -> None:
+        """``read_ahead``: at most this many chunks of one load fetched or decoding at once,
+        if fewer than ``max_parallel_chunks`` (None: ``max_parallel_chunks``)."""
         self._fetcher = fetcher
         self._make_index = make_index
         self._config = config
         self._observer = observer
         self._executor = executor
+        parallel = config.max_parallel_chunks
+        self._parallel = parallel if read_ahead is None else max(1, min(parallel, read_ahead))
 
     async def build(self, job: BuildJob, publish: Publish) -> IndexT:
         """Fetch, decode and index every chunk the manifest lists; return the searchable index."""
@@ -210,10 +225,10 @@ class IndexBuilder(Generic[IndexT]):
         progress: _Progress,
     ) -> None:
         """Fetch and ingest ``entries``, at most ``max_parallel_chunks`` in flight."""
-        slots = asyncio.Semaphore(self._config.max_parallel_chunks)
+        slots = asyncio.Semaphore(self._parallel)
 
         async def one(entry: ChunkEntry) -> None:
-            # The slot covers fetch and ingest, so raw chunk bytes held at once stay bounded.
+            # The slots cover fetch and ingest, so raw chunk bytes held at once stay bounded.
             async with slots:
                 data = await self._fetch(job, entry)
                 added = await self._in_worker(_ingest, feeder, data, job.session_key, entry, dims)

@@ -23,8 +23,8 @@ class BuildingIndex(Protocol):
     def add_chunk(
         self, ids: list[str], vectors: npt.NDArray[np.float32], metadata: list[dict[str, Any]]
     ) -> None:
-        """Append one chunk (from one worker thread at a time); ``ChunkParseError`` when an id
-        repeats one of an earlier chunk (``decode_chunk`` already refused repeats within one)."""
+        """Append one chunk (thread-safe: several worker threads add at once); ``ChunkParseError``
+        when an id repeats one of an earlier chunk (``decode_chunk`` refused repeats in one)."""
         ...
 
     def finish(self) -> None:
