@@ -46,6 +46,7 @@ from s5vec.formats.cbor_vectors import (
     decode_general,
     ids_as_text,
     stack_rows,
+    to_float32,
 )
 from s5vec.formats.envelope import open_file
 from s5vec.formats.plaintext import Format, NotPlaintext, format_order, load_map, looks_like_json
@@ -138,22 +139,57 @@ def encode_manifest(manifest: Manifest, fmt: Format = "cbor", key: bytes | None 
 # --- chunks -----------------------------------------------------------------------------
 
 
+_JSON_ROWS_AT_ONCE = 512
+"""Vectors of a JSON chunk turned into Python floats at once (~200K floats, ~6 MB)."""
+
+
 def _decode_json_chunk(data: bytes, label: int) -> RawChunk:
     if not looks_like_json(data):
         raise NotPlaintext()
     try:
-        wire = msgspec.json.decode(data, type=WireChunk[list[float], dict[str, Any]])
-    except msgspec.ValidationError as exc:
-        raise ChunkParseError(f"Chunk {label} breaks the chunk schema: {exc}") from None
+        # Vectors stay raw JSON text here (checked, not converted); ``_json_rows`` converts
+        # them a batch at a time, so a 10K x 384 chunk never holds 3.84M floats at once and
+        # no single call holds the GIL for the whole file (the event loop waits on it).
+        wire = msgspec.json.decode(data, type=WireChunk[msgspec.Raw, dict[str, Any]])
+        vectors = _json_rows([entry.vector for entry in wire.vectors])
+    except msgspec.ValidationError:
+        vectors = None
     except (msgspec.DecodeError, UnicodeDecodeError):
         raise NotPlaintext() from None
+    if vectors is None:
+        # Something is wrong: decode it whole, as typed, for the error that names the place.
+        try:
+            typed = msgspec.json.decode(data, type=WireChunk[list[float], dict[str, Any]])
+        except msgspec.ValidationError as exc:
+            raise ChunkParseError(f"Chunk {label} breaks the chunk schema: {exc}") from None
+        vectors = stack_rows([entry.vector for entry in typed.vectors], label)
     entries = wire.vectors
     return RawChunk(
         chunk_id=wire.chunk_id,
         ids=ids_as_text([entry.id for entry in entries]),
-        vectors=stack_rows([entry.vector for entry in entries], label),
+        vectors=vectors,
         metadata=[{} if entry.metadata is None else entry.metadata for entry in entries],
     )
+
+
+def _json_rows(raws: list[msgspec.Raw]) -> npt.NDArray[np.float32] | None:
+    """Float32 rows of raw JSON number arrays, a batch at a time; None unless all one length.
+
+    Raises msgspec.ValidationError when one is not an array of numbers.
+    """
+    if not raws:
+        return np.empty((0, 0), dtype=np.float32)
+    out: npt.NDArray[np.float32] | None = None
+    for start in range(0, len(raws), _JSON_ROWS_AT_ONCE):
+        batch = b",".join(raws[start : start + _JSON_ROWS_AT_ONCE])
+        rows = msgspec.json.decode(b"[" + batch + b"]", type=list[list[float]])
+        width = len(rows[0])
+        if out is None:
+            out = np.empty((len(raws), width), dtype=np.float32)
+        if width != out.shape[1] or not all(len(row) == width for row in rows):
+            return None
+        out[start : start + len(rows)] = to_float32(np.array(rows, dtype=np.float64))
+    return out
 
 
 def _parse_chunk(data: bytes, label: int) -> RawChunk:
