@@ -14,7 +14,9 @@ float64 items, ``0xfb`` + 8 bytes each: a fixed 9-byte stride. The fast path
    whose key the skip over a failed array jumped past;
 3. splices each such array out of the file, leaving a 10-byte placeholder (a CBOR tag whose
    8-byte number is drawn at random for this decode in its high half and is the array's
-   ordinal in its low half, on ``null``), and decodes the rest with cbor2;
+   ordinal in its low half, on ``null``), and decodes the rest with ``cbor2.loads``, as the
+   first item of a two-item array whose second item is one more placeholder (that it comes
+   back proves the file held exactly one item: ``loads`` ignores trailing bytes);
 4. accepts the result only if placeholder ``k`` is exactly the ``vector`` of the k-th vector
    that has one. A placeholder the parser met as an item was met where the array was, so
    the whole file parses the same way with the arrays in place: the fast result is the
@@ -51,6 +53,7 @@ _MAJOR_MAP = 5
 _ITEM_SIZE = _ITEM.itemsize
 _PLACEHOLDER = np.dtype([("head", "u1"), ("tag", ">u8"), ("null", "u1")])
 _VECTOR_KEY = b"\x66vector"
+_PAIR = b"\x82"  # header of a two-item CBOR array
 _BLOCK = 256  # rows gathered at a time: 768 KB of float64 at 384 dimensions
 _KEY_SIZE = len(_VECTOR_KEY)
 
@@ -239,9 +242,14 @@ def _splice(data: bytes) -> _Spliced | None:
     view = memoryview(data)
     begins = [0, *(starts + vectors.shape[1] * _ITEM_SIZE).tolist()]
     ends = [*(key + _KEY_SIZE for key in cut), len(data)]
-    pieces: list[bytes | memoryview] = [b""] * (2 * len(begins) - 1)
-    pieces[0::2] = [view[begin:end] for begin, end in zip(begins, ends, strict=True)]
-    pieces[1::2] = _placeholders(base, len(cut))
+    # The rest is wrapped as item 0 of a two-item array whose item 1 is one more placeholder
+    # (ordinal len(cut)): cbor2.loads ignores trailing bytes (and reads faster than a
+    # decoder on a stream), so that placeholder coming back as item 1 proves the file was
+    # exactly one CBOR item.
+    pieces: list[bytes | memoryview] = [b""] * (2 * len(begins) + 1)
+    pieces[0] = _PAIR
+    pieces[1::2] = [view[begin:end] for begin, end in zip(begins, ends, strict=True)]
+    pieces[2::2] = _placeholders(base, len(cut) + 1)
     return _Spliced(vectors=vectors, rest=b"".join(pieces), base=base)
 
 
@@ -252,17 +260,23 @@ def decode_fast(data: bytes, label: int) -> RawChunk | None:
     spliced = _splice(data)
     if spliced is None:
         return None
-    try:
-        value = load_cbor(spliced.rest)
-        if not isinstance(value, dict):
-            return None
-        wire = msgspec.convert(value, WireChunk[Any, Any])
-    except (NotPlaintext, msgspec.ValidationError):
-        return None
-    entries = wire.vectors
     found = spliced.vectors.shape[0]
     width = spliced.vectors.shape[1]
     tag_type, high = cbor2.CBORTag, spliced.base >> 32
+    try:
+        pair = cbor2.loads(spliced.rest)
+    except Exception:  # cbor2 is foreign code fed untrusted bytes: any failure defers
+        return None
+    end = pair[1] if type(pair) is list and len(pair) == 2 else None
+    if type(end) is not tag_type or end.tag != spliced.base + found or end.value is not None:
+        return None
+    if not isinstance(pair[0], dict):
+        return None
+    try:
+        wire = msgspec.convert(pair[0], WireChunk[Any, Any])
+    except msgspec.ValidationError:
+        return None
+    entries = wire.vectors
     ordinals = [
         entry.vector.tag - spliced.base
         if type(entry.vector) is tag_type and entry.vector.tag >> 32 == high
