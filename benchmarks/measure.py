@@ -17,6 +17,7 @@ import numpy as np
 
 from benchmarks.baselines import ExactSearch, K, percentiles, recall_at_k
 from benchmarks.data import (
+    DIMENSIONS,
     FILTER_CATEGORY,
     OWNER_PRIVATE_KEY,
     SESSION_KEY,
@@ -77,6 +78,17 @@ async def init_and_load(
         server_duration_ms=done.duration_ms,
         vector_count=done.vector_count,
     )
+
+
+async def warm_up(server: Server, warmup: Published) -> None:
+    """Load a small database and search it, so lazy imports and pools count as idle memory."""
+    async with contextlib.AsyncExitStack() as stack:
+        client = await connect(stack, server)
+        await init_and_load(client, warmup, "warm-up", None)
+        query = [1.0] * DIMENSIONS
+        for metadata_filter in (None, FILTER):
+            for _ in range(5):
+                await client.search(query, k=10, metadata_filter=metadata_filter)
 
 
 class RssPeak:
@@ -180,3 +192,13 @@ async def searches(
         "filter_violations": unmatched,
         "short_answers": short,
     }
+
+
+async def top_ids(client: S5VecClient, dataset: Dataset, count: int) -> list[list[str]]:
+    """The ids of the top-10 hits of the first ``count`` queries, in answer order."""
+    answers = []
+    for index in range(count):
+        query = dataset.queries[index % len(dataset.queries)]
+        reply = await client.search(query.tolist(), k=K)
+        answers.append([str(hit.id) for hit in reply.results])
+    return answers

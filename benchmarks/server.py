@@ -7,12 +7,14 @@ import os
 import signal
 import socket
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
 
 from s5vec.config import Settings
 
@@ -27,6 +29,11 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def fresh_data_dir(work_dir: Path, name: str) -> Path:
+    """A new, empty ``S5VEC_DATA_DIR`` under ``work_dir``: no server restores another's images."""
+    return Path(tempfile.mkdtemp(prefix=f"data-{name}-", dir=work_dir))
 
 
 def server_environ(store_dir: Path, data_dir: Path, port: int, extra: dict[str, str]) -> dict:
@@ -119,6 +126,17 @@ class Server:
             window_start, previous = time.perf_counter(), now
             if window_start - started > timeout_s:
                 raise TimeoutError(f"the server stayed busy for {timeout_s:.0f} s")
+
+    async def metrics(self) -> dict[str, float]:
+        """``/metrics`` as sample name -> value, summed over label sets."""
+        async with aiohttp.ClientSession() as http, http.get(self.http_url + "/metrics") as reply:
+            reply.raise_for_status()
+            text = await reply.text()
+        samples: dict[str, float] = {}
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                samples[sample.name] = samples.get(sample.name, 0.0) + sample.value
+        return samples
 
     async def stop(self) -> int:
         """SIGTERM, wait, and return the exit code (SIGKILL after the start timeout)."""

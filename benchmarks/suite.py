@@ -11,18 +11,18 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import baselines, profile
+from benchmarks import restart as restart_phase
 from benchmarks.concurrency import SharedDatabase, concurrent_sessions
-from benchmarks.data import DIMENSIONS, Dataset, Published, make_dataset, publish_dataset
+from benchmarks.data import Dataset, Published, make_dataset, publish_dataset
 from benchmarks.measure import (
-    FILTER,
     Load,
     cache_hits,
     cold_load,
     connect,
-    init_and_load,
     searches,
+    warm_up,
 )
-from benchmarks.server import Server, start_server
+from benchmarks.server import Server, fresh_data_dir, start_server
 
 WARMUP_VECTORS = 500
 FORMATS = {"cbor": ("cbor", False), "json-enc": ("json", True)}
@@ -44,6 +44,8 @@ class Settings:
     server_env: dict[str, str] = field(default_factory=dict)
     graph_timeout_s: float = 600.0
     graph_threshold: int = 20_000
+    restarts: int = 3
+    persist: bool = True
     profile_dir: Path | None = None
     log: Any = print
 
@@ -98,17 +100,6 @@ def _baselines(
         f"{library.search['p50_ms']:.3f} ms, recall@10 {library.recall_at_10:.3f}"
     )
     return exact, result
-
-
-async def _warm_up(server: Server, warmup: Published) -> None:
-    """Load a small database and search it, so lazy imports and pools count as idle memory."""
-    async with contextlib.AsyncExitStack() as stack:
-        client = await connect(stack, server)
-        await init_and_load(client, warmup, "warm-up", None)
-        query = [1.0] * DIMENSIONS
-        for metadata_filter in (None, FILTER):
-            for _ in range(5):
-                await client.search(query, k=10, metadata_filter=metadata_filter)
 
 
 def _profiled(settings: Settings, server: Server, phase: str, profiles: dict[str, Any]):
@@ -186,7 +177,7 @@ async def _server_size(
     repeat it); their searches run while their graph builds.
     """
     log = settings.log
-    await _warm_up(server, warmup)
+    await warm_up(server, warmup)
     await server.wait_idle(settings.graph_timeout_s)
     idle = server.rss()
     out: dict[str, Any] = {"idle_rss_mb": idle, "formats": {}}
@@ -226,9 +217,10 @@ async def _server_size(
 
 
 async def run_size(
-    settings: Settings, n: int, warmup: Published, store: Path, logs: Path
+    settings: Settings, n: int, warmup: Published, store: Path, logs: Path, *, restart: bool
 ) -> dict[str, Any]:
-    """Everything measured at size ``n``; its files are removed afterwards."""
+    """Everything measured at size ``n`` (and the restart phase if ``restart``); its files are
+    removed afterwards."""
     log = settings.log
     name = label(n)
     log(f"[{name}] data and publishing")
@@ -241,23 +233,50 @@ async def run_size(
     log(f"[{name}] baselines")
     exact, base = _baselines(settings, dataset, published)
     log(f"[{name}] server")
-    server = await start_server(
-        store, settings.work_dir / f"data-{name}", logs / f"server-{name}.log", settings.server_env
-    )
+    data_dir = fresh_data_dir(settings.work_dir, name)
+    server = await start_server(store, data_dir, logs / f"server-{name}.log", settings.server_env)
+    before: restart_phase.Before | dict[str, Any] | None = None
     try:
         measured = await _server_size(settings, server, dataset, published, exact, warmup)
+        if restart and not settings.persist:
+            before = restart_phase.not_measured("S5VEC_PERSIST_INDEXES is off")
+        elif restart:
+            log(f"[{name}] restart: waiting for the persisted indexes")
+            restart_started = time.perf_counter()
+            before = await restart_phase.before_restart(
+                server, data_dir, dataset, published, settings.graph_timeout_s
+            )
     finally:
         code = await server.stop()
     measured["server_exit_code"] = code
-    for pub in published.values():
-        shutil.rmtree(pub.files[0].parent, ignore_errors=True)
-    return {
+    result = {
         "vectors": n,
         "label": name,
         "publish_s": publish_s,
         "baselines": base,
         "server": measured,
     }
+    if isinstance(before, restart_phase.Before):
+        cold = {fmt: entry["load_s"] for fmt, entry in measured["formats"].items()}
+        result["restart"] = await restart_phase.restarts(
+            before,
+            dataset,
+            published,
+            cold,
+            warmup,
+            count=settings.restarts,
+            store=store,
+            logs=logs,
+            server_env=settings.server_env,
+            log=log,
+        )
+        result["restart"]["wall_s"] = time.perf_counter() - restart_started
+    elif before is not None:
+        log(f"[{name}] restart: {before['reason']}")
+        result["restart"] = before
+    for pub in published.values():
+        shutil.rmtree(pub.files[0].parent, ignore_errors=True)
+    return result
 
 
 async def run_concurrency(
@@ -277,12 +296,12 @@ async def run_concurrency(
             databases.append(SharedDatabase(dataset, pubs[fmt_name], exact))
     server = await start_server(
         store,
-        settings.work_dir / "data-sessions",
+        fresh_data_dir(settings.work_dir, "sessions"),
         logs / "server-sessions.log",
         settings.server_env,
     )
     try:
-        await _warm_up(server, warmup)
+        await warm_up(server, warmup)
         await server.wait_idle(settings.graph_timeout_s)
         log(f"[{settings.sessions} sessions] running")
         result = await concurrent_sessions(server, databases, settings.sessions)

@@ -98,6 +98,46 @@ def builds_markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def restart_markdown(result: dict[str, Any]) -> str:
+    """The restart phase: restored loads from the persisted indexes against cold loads."""
+    lines = [
+        "| size | format | cold load s | restored loads ms | restored median ms "
+        "| restored / cold | server `duration_ms` | vectors read from storage "
+        "| identical answers |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    notes = []
+    for entry in result["sizes"]:
+        phase = entry.get("restart")
+        if phase is None:
+            continue
+        if not phase["measured"]:
+            notes.append(f"{entry['label']}: {phase['reason']}.")
+            continue
+        for fmt, m in phase["formats"].items():
+            loads = ", ".join(_f(t * 1000.0, 1) for t in m["restored_load_s"])
+            durations = ", ".join(str(d) for d in m["server_duration_ms"])
+            storage = ", ".join(str(v) for v in m["vectors_from_storage"])
+            lines.append(
+                f"| {entry['label']} | {fmt} | {_f(m['cold_load_s'], 3)} | {loads} "
+                f"| {_f(m['restored_load_s_median'] * 1000.0, 1)} "
+                f"| {m['restored_over_cold']:.3g}x | {durations} | {storage} "
+                f"| {'yes' if m['identical'] else 'no'} ({phase['queries']} queries x k=10) |"
+            )
+        images = ", ".join(_f(mb, 1) for mb in phase["image_mb"])
+        starts = ", ".join(_f(s, 2) for s in phase["start_s"])
+        notes.append(
+            f"{entry['label']}: {phase['restarts']} restarts on the first server's data "
+            f"directory; persisted images {images} MiB, all saved "
+            f"{_f(phase['images_wait_s'], 1)} s after the size's other measurements ended; "
+            f"server start to `/health` {starts} s; exit codes "
+            f"{', '.join(str(c) for c in phase['server_exit_codes'])}; phase "
+            f"{_f(phase.get('wall_s'), 0)} s in all."
+        )
+    parts = (["\n".join(lines)] if len(lines) > 2 else []) + notes
+    return "\n\n".join(parts) if parts else "(not run)"
+
+
 def sessions_markdown(result: dict[str, Any]) -> str:
     """The concurrent-sessions test."""
     s = result.get("concurrency")
@@ -162,6 +202,8 @@ def results_markdown(result: dict[str, Any]) -> str:
             searches_markdown(result),
             "### Index builds",
             builds_markdown(result),
+            "### Restart (persisted indexes)",
+            restart_markdown(result),
             "### Concurrent sessions",
             sessions_markdown(result),
             f"Server log lines at level error: {len(errors)}.",
