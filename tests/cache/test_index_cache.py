@@ -226,3 +226,17 @@ def test_invalid_bounds_are_refused() -> None:
         IndexCache(max_entries=1, max_bytes=1, ttl_s=0)
     with pytest.raises(ValueError, match="bounds"):
         IndexCache(max_entries=-1, max_bytes=1, ttl_s=1)
+
+
+async def test_remeasure_changed_counts_grown_values_and_keeps_the_lru_order() -> None:
+    cache, _ = make_cache(max_entries=3, max_bytes=1000)
+    await put(cache, "a", 30)
+    await put(cache, "b", 30)
+    c = await put(cache, "c", 30)
+    assert cached_names(cache, "a") == {"a"}  # a hit: the LRU order is now b, c, a
+    assert cache.remeasure_changed() == 0  # looks at every entry without touching it
+    c.size = 100  # e.g. its ANN graph finished building
+    assert cache.remeasure_changed() == 1
+    assert cache.memory_bytes() == 160
+    await put(cache, "d", 30)  # evicts the least recently used: b
+    assert cached_names(cache, "abcd") == {"a", "c", "d"}

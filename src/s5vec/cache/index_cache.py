@@ -5,8 +5,9 @@ at most ``max_bytes`` in total (``VECTOR_CACHE_MAX_MEMORY_MB``, counted with eac
 ``memory_bytes()``), each for ``ttl_s`` after it was cached (``VECTOR_INDEX_CACHE_TTL_HOURS``);
 least recently used goes first. A value larger than ``max_bytes`` is served but not cached.
 Sizes are measured once, when cached; call ``remeasure(key)`` after a value grows (e.g. an
-ANN graph finished building in the background). Expired entries leave on the next cache
-operation; call ``sweep()`` periodically to free them on an idle host.
+ANN graph finished building in the background), or ``remeasure_changed()`` now and then.
+Expired entries leave on the next cache operation; call ``sweep()`` periodically to free
+them on an idle host.
 
 Leases. Every caller gets a ``Lease``; a value is closed exactly once, when it has left the
 cache (evicted, expired, cleared, or never admitted) AND every lease was released. Evicted
@@ -137,6 +138,18 @@ class IndexCache(Generic[V, E]):
             self._store.insert(key, entry)
         else:
             entry.drop()
+
+    def remeasure_changed(self) -> int:
+        """``remeasure`` every cached value whose size changed since; return how many did."""
+        self._store.expire()
+        changed = [
+            key
+            for key in list(self._store)
+            if measure(self._store.peek(key).value) != self._store.peek(key).size
+        ]
+        for key in changed:
+            self.remeasure(key)
+        return len(changed)
 
     def sweep(self) -> int:
         """Remove expired entries now; return how many left."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Generic
 
-from cachetools import TLRUCache
+from cachetools import Cache, TLRUCache
 
 from s5vec.cache.keys import CacheKey
 from s5vec.cache.lease import Entry, V
@@ -37,6 +37,11 @@ class BoundedStore(TLRUCache[CacheKey, Entry[V]], Generic[V]):
     def fits(self, entry: Entry[V]) -> bool:
         """Whether the entry can be cached at all (an oversized entry never is)."""
         return self.max_entries > 0 and entry.size <= self.maxsize
+
+    def peek(self, key: CacheKey) -> Entry[V]:
+        """The entry of ``key`` without making it the most recently used (KeyError if none)."""
+        entry: Entry[V] = Cache.__getitem__(self, key)
+        return entry
 
     def insert(self, key: CacheKey, entry: Entry[V]) -> None:
         """Cache ``entry`` (which must fit), evicting LRU entries until both bounds hold."""

@@ -222,10 +222,12 @@ def _host_key(settings: Settings) -> tuple[HostKey | None, str | None]:
 
 
 async def _sweep(cache: IndexCache[DatabaseIndex, ProgressEvent]) -> None:
-    """Free expired cache entries on an idle host too (the cache expires lazily otherwise)."""
+    """Free expired cache entries on an idle host too (the cache expires lazily otherwise),
+    and count the graphs built since in the cache's byte bound."""
     while True:
         await asyncio.sleep(CACHE_SWEEP_INTERVAL_S)
         cache.sweep()
+        cache.remeasure_changed()
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:
