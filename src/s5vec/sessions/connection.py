@@ -33,7 +33,7 @@ import structlog
 from s5vec.errors import InternalError, InvalidMessage, S5VecError, UnknownMessageType
 from s5vec.sessions import frames
 from s5vec.sessions.handshake import OpenedInit, open_encrypted, open_plain
-from s5vec.sessions.messages import ReplyContext
+from s5vec.sessions.messages import MAX_ECHO_DEPTH, ReplyContext
 from s5vec.sessions.services import Services
 from s5vec.sessions.session import Session
 from s5vec.sessions.vectors import search, upload
@@ -85,6 +85,10 @@ class Connection:
             connection_id=self.connection_id, session_id=self.session_id
         ):
             try:
+                if ctx.unechoable is not None:
+                    raise InvalidMessage(
+                        f"{ctx.unechoable} nests more than {MAX_ECHO_DEPTH} levels deep"
+                    )
                 await self._dispatch(message, ctx)
             except S5VecError as exc:
                 wire = exc.to_wire()

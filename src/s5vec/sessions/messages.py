@@ -115,11 +115,34 @@ def _renamed(fields: Mapping[str, Any], aliases: Mapping[str, str]) -> dict[str,
     return out
 
 
+MAX_ECHO_DEPTH = 200
+"""Deepest nesting of an echoed ``id`` / ``session_id`` / ``requestId``: a reply nests it one
+level further, and the JSON encoder stops at 254 levels, so a deeper one could not be sent."""
+
+
+def nested_deeper_than(value: Any, limit: int) -> bool:
+    """Whether lists and objects in ``value`` nest more than ``limit`` levels (iterative)."""
+    pending: list[tuple[Any, int]] = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth >= limit:
+            return True
+        pending.extend((child, depth + 1) for child in children)
+    return False
+
+
 @dataclass(frozen=True, slots=True)
 class ReplyContext:
     """What an error reply to a message echoes, read from the raw message before decoding,
     so even a message that fails validation gets its ``id`` (and ``session_id`` or
-    ``requestId``) back."""
+    ``requestId``) back. An echo field nested past ``MAX_ECHO_DEPTH`` is not echoed
+    (``unechoable`` names it) and the message is refused."""
 
     type: str | None
     id: Any
@@ -128,16 +151,27 @@ class ReplyContext:
     """Init messages: ``session_id`` / ``sessionId`` as received (None if absent); else UNSET."""
     request_id: Any
     """Vector messages: ``requestId`` as received (None if absent); else UNSET."""
+    unechoable: str | None = None
+    """The echo field (its wire name) nested too deeply to be sent back, if any."""
 
     @classmethod
     def of(cls, message: Mapping[str, Any]) -> ReplyContext:
         """Read the echo fields of ``message``."""
         kind = message.get("type")
         kind = kind if isinstance(kind, str) else None
-        session_id: Any = msgspec.UNSET
-        request_id: Any = msgspec.UNSET
+        fields: dict[str, Any] = {"id": message.get("id", msgspec.UNSET)}
+        fields["session_id"] = fields["request_id"] = msgspec.UNSET
         if kind in INIT_TYPES:
-            session_id = message.get("session_id", message.get("sessionId"))
+            fields["session_id"] = message.get("session_id", message.get("sessionId"))
         elif kind in VECTOR_TYPES:
-            request_id = message.get("requestId")
-        return cls(kind, message.get("id", msgspec.UNSET), session_id, request_id)
+            fields["request_id"] = message.get("requestId")
+        deep = next(
+            (name for name, v in fields.items() if nested_deeper_than(v, MAX_ECHO_DEPTH)), None
+        )
+        if deep is None:
+            return cls(kind, **fields)
+        fields[deep] = msgspec.UNSET if deep == "id" else None
+        return cls(kind, unechoable=_WIRE_NAMES.get(deep, deep), **fields)
+
+
+_WIRE_NAMES = {"request_id": "requestId"}
