@@ -164,7 +164,7 @@ class Settings(BaseSettings):
         description="HNSW expansion at construction (efConstruction), 2-4096",
     )
     s5vec_hnsw_expansion_search: int = Field(
-        default=128, ge=2, le=4096, description="HNSW expansion at search (ef), 2-4096"
+        default=96, ge=2, le=4096, description="HNSW expansion at search (ef), 2-4096"
     )
     # Persisted indexes (SPEC section 9): saved under S5VEC_DATA_DIR/indexes, memory-mapped
     # after a restart; sealed with a key derived from the session key when it had one.

@@ -1,8 +1,11 @@
 """Normalised vectors of a database in RAM (f32, f16 or per-vector-scaled i8), plus an optional
 full-precision copy in an unlinked temporary file used to re-score candidates exactly.
 
-Exact scans run in numpy (f32: one BLAS matrix-vector product) or usearch's exact SIMD kernels
-(f16, i8), whichever measured faster for the dtype. i8 codes scale each vector by
+Exact scans run in numpy (f32: one BLAS matrix-vector product) or numkong's SIMD cosine
+kernels (f16, i8), whichever measured faster for the dtype: over 100K x 384 i8 codes numkong's
+``cdist`` takes ~7.5 ms where usearch's exact search takes 12-22 ms (usearch calls a slower
+per-pair kernel). numkong's float32 output is ~8x slower than its float64 one, so distances come
+back as float64. i8 codes scale each vector by
 ``127 / max |component|``; the cosine of two codes is scale-free, so they are searched with
 the cosine metric and no scale has to be kept. usearch's built-in i8 uses one global scale,
 which left recall@10 at 0.80 on clustered data; per-vector scaling measured 0.98.
@@ -15,9 +18,9 @@ import tempfile
 from pathlib import Path
 from typing import IO, Any
 
+import numkong
 import numpy as np
 import numpy.typing as npt
-from usearch.index import search as exact_search
 
 from s5vec.errors import InternalError
 from s5vec.index.config import Quantization
@@ -130,26 +133,33 @@ class VectorStore:
             scores = matrix @ unit_query
             best = _best(scores, count)
             return best, 1.0 - scores[best]
-        found = exact_search(
-            matrix, self.encode(unit_query), count, "cos", exact=True, threads=self._threads
+        distances = np.empty((1, len(matrix)), dtype=np.float64)
+        numkong.cdist(
+            self.encode(unit_query)[None, :],
+            matrix,
+            "angular",
+            threads=self._threads,
+            out=distances,
         )
-        return found.keys.astype(np.int64), found.distances.astype(np.float32)
+        best = _best(distances[0], count, largest=False)
+        return best, distances[0, best].astype(np.float32)
 
     def _read_spill(self, spill: IO[bytes], rows: Rows) -> F32:
         """Read full-precision rows with pread (no mapping, so they never count as our RSS)."""
-        fd = spill.fileno()
-        size = self._row_bytes
-        data = b"".join([os.pread(fd, size, int(row) * size) for row in rows.tolist()])
+        fd, size, pread = spill.fileno(), self._row_bytes, os.pread
+        data = b"".join([pread(fd, size, offset) for offset in (rows * size).tolist()])
         if len(data) != size * len(rows):
             raise InternalError("The spilled vectors file is shorter than expected")
         return np.frombuffer(data, dtype=np.float32).reshape(len(rows), self.dimensions)
 
 
-def _best(scores: F32, count: int) -> Rows:
-    """Indices of the ``count`` highest scores, unordered."""
-    if count >= len(scores):
-        return np.arange(len(scores), dtype=np.int64)
-    return np.argpartition(-scores, count - 1)[:count].astype(np.int64)
+def _best(values: npt.NDArray[np.floating[Any]], count: int, largest: bool = True) -> Rows:
+    """Indices of the ``count`` highest (or lowest) values, unordered."""
+    if count >= len(values):
+        return np.arange(len(values), dtype=np.int64)
+    if largest:
+        return np.argpartition(-values, count - 1)[:count].astype(np.int64)
+    return np.argpartition(values, count - 1)[:count].astype(np.int64)
 
 
 class StoreBuilder:
