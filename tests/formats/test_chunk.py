@@ -19,6 +19,7 @@ from s5vec.errors import (
     VectorCountMismatch,
 )
 from s5vec.formats import VectorRecord, decode_chunk, encode_chunk
+from s5vec.formats.metadata import MAX_METADATA_DEPTH
 from tests.formats.builders import KEY, OTHER_KEY, cbor, chunk_dict, entry, json
 
 ENCODINGS = [cbor, json]
@@ -183,6 +184,27 @@ def test_schema_breaks_are_chunk_parse_errors(encode: Any, value: Any) -> None:
 def test_cbor_metadata_json_cannot_carry_is_a_parse_error(meta: Any) -> None:
     data = cbor(chunk_dict([("a", [1.0]), {"id": "b", "vector": [1.0], "metadata": meta}]))
     with pytest.raises(ChunkParseError, match="vector 1"):
+        decode_chunk(data, None, entry(0, 2), 1)
+
+
+def _nested(levels: int) -> Any:
+    """Metadata nesting ``levels`` objects and arrays deep (the outer object included)."""
+    value: Any = "leaf"
+    for level in range(levels - 1):
+        value = [value] if level % 2 else {"k": value}
+    return {"deep": value}
+
+
+@pytest.mark.parametrize("encode", ENCODINGS)
+def test_metadata_deeper_than_replies_can_carry_is_a_parse_error(encode: Any) -> None:
+    fits = {"id": "a", "vector": [1.0], "metadata": _nested(MAX_METADATA_DEPTH)}
+    chunk = decode_chunk(encode(chunk_dict([fits])), None, entry(0, 1), 1)
+    assert chunk.metadata == [_nested(MAX_METADATA_DEPTH)]
+    deep = {"id": "b", "vector": [1.0], "metadata": _nested(MAX_METADATA_DEPTH + 1)}
+    data = encode(chunk_dict([("a", [1.0]), deep]))
+    with pytest.raises(
+        ChunkParseError, match=f"vector 1 holds values nested more than {MAX_METADATA_DEPTH}"
+    ):
         decode_chunk(data, None, entry(0, 2), 1)
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from s5vec.errors import InvalidMessage, MemoryLimitExceeded
+from s5vec.formats.metadata import MAX_METADATA_DEPTH
 from s5vec.index import UploadedVectors, parse_filter
 
 
@@ -170,3 +171,21 @@ def test_returned_metadata_is_a_copy() -> None:
     hit.metadata["k"] = 3
     assert store.search(np.ones(1, np.float32), 1)[0].metadata == {"k": 1}
     assert store.memory_bytes() > 0
+
+
+def _nested(levels: int) -> Any:
+    """Metadata nesting ``levels`` objects and arrays deep (the outer object included)."""
+    value: Any = "leaf"
+    for level in range(levels - 1):
+        value = [value] if level % 2 else {"k": value}
+    return {"deep": value}
+
+
+def test_metadata_nested_past_the_reply_bound_is_rejected() -> None:
+    store = UploadedVectors(max_vectors=10)
+    result = store.add(
+        [rec("ok", [1.0], _nested(MAX_METADATA_DEPTH)), rec("deep", [1.0], _nested(201))]
+    )
+    assert (result.uploaded, result.rejected) == (1, 1)
+    assert result.errors[0]["code"] == "INVALID_VECTOR"
+    assert f"more than {MAX_METADATA_DEPTH} levels" in result.errors[0]["message"]

@@ -24,6 +24,7 @@ from tests.reliability.wire import Frame, search
 DEEP = nested(300)
 SHALLOW = nested(200)
 
+
 def message(field: str, value: Any) -> Frame:
     """A message whose ``field`` holds ``value`` (and is otherwise what the field's type needs)."""
     if field == "session_id":
@@ -107,27 +108,7 @@ async def test_a_deeply_nested_filter_operand_is_answered_or_invalid(
     await target.bystander_ok()
 
 
-METADATA_BUG = (
-    "Metadata is checked for depth on its own (uploads: orjson.dumps(metadata) in "
-    "index/uploads; databases: the loader's JSON check) but sent nested three levels deeper "
-    "(frame > results > hit > metadata): metadata 252-254 levels deep is accepted, then every "
-    "searchVectorsResponse holding it exceeds orjson's 254-level limit; Connection._send "
-    "swallows the TypeError (log: send_failed) and the client never gets a reply. Fix: accept "
-    "metadata only up to 251 levels (or encode replies with a deeper-capable encoder)."
-)
-
-
-def at_the_edge(depths: list[int]) -> list[Any]:
-    """``depths``, those where the reply nests past the encoder's limit marked as the bug."""
-    return [
-        pytest.param(d, marks=pytest.mark.xfail(strict=True, reason=METADATA_BUG))
-        if 251 <= d <= 253
-        else d
-        for d in depths
-    ]
-
-
-@pytest.mark.parametrize("depth", at_the_edge([200, 250, 251, 254, 500]))
+@pytest.mark.parametrize("depth", [200, 250, 251, 254, 500])
 async def test_database_metadata_nested_deeply_is_refused_or_searchable(
     target: Target, depth: int
 ) -> None:
@@ -145,7 +126,7 @@ async def test_database_metadata_nested_deeply_is_refused_or_searchable(
     await target.bystander_ok()
 
 
-@pytest.mark.parametrize("depth", at_the_edge([200, 250, 253, 254, 300]))
+@pytest.mark.parametrize("depth", [200, 250, 253, 254, 300])
 async def test_uploaded_metadata_nested_deeply_is_refused_or_searchable(
     target: Target, depth: int
 ) -> None:

@@ -7,7 +7,8 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from s5vec.sessions.messages import MAX_ECHO_DEPTH, ReplyContext, nested_deeper_than
+from s5vec.formats.metadata import nested_deeper_than
+from s5vec.sessions.messages import MAX_ECHO_DEPTH, ReplyContext
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=3),

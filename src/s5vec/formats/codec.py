@@ -49,6 +49,7 @@ from s5vec.formats.cbor_vectors import (
     to_float32,
 )
 from s5vec.formats.envelope import open_file
+from s5vec.formats.metadata import json_metadata
 from s5vec.formats.plaintext import Format, NotPlaintext, format_order, load_map, looks_like_json
 from s5vec.formats.schema import MAX_DIMENSIONS, ChunkEntry, Manifest, VectorRecord, WireChunk
 
@@ -168,7 +169,7 @@ def _decode_json_chunk(data: bytes, label: int) -> RawChunk:
         chunk_id=wire.chunk_id,
         ids=ids_as_text([entry.id for entry in entries]),
         vectors=vectors,
-        metadata=[{} if entry.metadata is None else entry.metadata for entry in entries],
+        metadata=json_metadata([entry.metadata for entry in entries], label),
     )
 
 

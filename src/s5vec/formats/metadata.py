@@ -20,6 +20,31 @@ from s5vec.errors import ChunkParseError
 
 _SCALARS = (str, int, float, bool, type(None))
 
+MAX_METADATA_DEPTH = 200
+"""Deepest nesting of objects and arrays in one vector's metadata. Search replies carry it
+three levels further in, and the JSON encoder (orjson) writes at most 254 levels."""
+_ENCODER_DEPTH = 254
+_WRAPPING = _ENCODER_DEPTH - 1 - MAX_METADATA_DEPTH
+"""Lists put around the list of records so that the one orjson pass below also proves the
+depth bound: it fails exactly when a record nests more than ``MAX_METADATA_DEPTH`` levels."""
+
+
+def nested_deeper_than(value: Any, limit: int) -> bool:
+    """Whether lists and objects in ``value`` nest more than ``limit`` levels (iterative)."""
+    pending: list[tuple[Any, int]] = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth >= limit:
+            return True
+        pending.extend((child, depth + 1) for child in children)
+    return False
+
 
 class MetadataError(ValueError):
     """Metadata that JSON cannot carry; the message says why, never what."""
@@ -48,9 +73,12 @@ def json_metadata(raw: list[Any], chunk_id: int) -> list[dict[str, Any]]:
     out = [{} if item is None or item is cbor2.undefined else item for item in raw]
     if all(type(item) is dict for item in out):
         try:
-            # One C pass proves the common case (plain JSON values) without a Python walk;
-            # datetimes must fail it too, to be converted below.
-            orjson.dumps(out, option=orjson.OPT_PASSTHROUGH_DATETIME)
+            # One C pass proves the common case (plain JSON values, not too deep) without a
+            # Python walk; datetimes must fail it too, to be converted below.
+            wrapped: Any = out
+            for _ in range(_WRAPPING):
+                wrapped = [wrapped]
+            orjson.dumps(wrapped, option=orjson.OPT_PASSTHROUGH_DATETIME)
         except TypeError:
             pass
         else:
@@ -60,13 +88,14 @@ def json_metadata(raw: list[Any], chunk_id: int) -> list[dict[str, Any]]:
             raise ChunkParseError(
                 f"Chunk {chunk_id}: the metadata of vector {index} is not an object"
             )
-        try:
-            out[index] = _json_value(item)
-        except RecursionError:
-            reason = "values nested too deeply"
-        except MetadataError as exc:
-            reason = str(exc)
+        if nested_deeper_than(item, MAX_METADATA_DEPTH):
+            reason = f"values nested more than {MAX_METADATA_DEPTH} levels deep"
         else:
-            continue
+            try:
+                out[index] = _json_value(item)
+            except MetadataError as exc:
+                reason = str(exc)
+            else:
+                continue
         raise ChunkParseError(f"Chunk {chunk_id}: the metadata of vector {index} holds {reason}")
     return out

@@ -17,6 +17,7 @@ import numpy.typing as npt
 import orjson
 
 from s5vec.errors import DimensionMismatch, InvalidVector, MemoryLimitExceeded
+from s5vec.formats.metadata import MAX_METADATA_DEPTH, nested_deeper_than
 from s5vec.index.filters import MISSING, FilterMatcher, MetadataFilter
 from s5vec.index.search import (
     MAX_DIMENSIONS,
@@ -210,6 +211,8 @@ def _validate(record: Any, dimensions: int | None) -> _Accepted:
         metadata = {}
     if not isinstance(metadata, dict):
         raise InvalidVector("metadata must be an object")
+    if nested_deeper_than(metadata, MAX_METADATA_DEPTH):
+        raise InvalidVector(f"metadata nests more than {MAX_METADATA_DEPTH} levels deep")
     try:
         encoded = orjson.dumps(metadata)
     except orjson.JSONEncodeError:

@@ -19,6 +19,7 @@ from typing import Annotated, Any, TypeVar
 import msgspec
 
 from s5vec.errors import InvalidMessage
+from s5vec.formats.metadata import nested_deeper_than
 
 SessionId = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
 """Bounded so a session id can go into every log line."""
@@ -118,23 +119,6 @@ def _renamed(fields: Mapping[str, Any], aliases: Mapping[str, str]) -> dict[str,
 MAX_ECHO_DEPTH = 200
 """Deepest nesting of an echoed ``id`` / ``session_id`` / ``requestId``: a reply nests it one
 level further, and the JSON encoder stops at 254 levels, so a deeper one could not be sent."""
-
-
-def nested_deeper_than(value: Any, limit: int) -> bool:
-    """Whether lists and objects in ``value`` nest more than ``limit`` levels (iterative)."""
-    pending: list[tuple[Any, int]] = [(value, 0)]
-    while pending:
-        item, depth = pending.pop()
-        if isinstance(item, dict):
-            children: Any = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
-        if depth >= limit:
-            return True
-        pending.extend((child, depth + 1) for child in children)
-    return False
 
 
 @dataclass(frozen=True, slots=True)
