@@ -165,3 +165,16 @@ def test_column_is_built_once_per_field() -> None:
     assert calls == ["kind"]
     assert matcher.nbytes() > 0
     assert np.array_equal(matcher.mask(parse_filter({"kind": "9"})), np.zeros(30, bool))
+
+
+@pytest.mark.parametrize(("distinct", "row_bytes"), [(3, 1), (128, 1), (129, 2), (40_000, 4)])
+def test_column_takes_the_narrowest_code_type(distinct: int, row_bytes: int) -> None:
+    rows = 2 * distinct
+    records = [{"kind": i % distinct} for i in range(rows)] + [{}]
+    matcher = matcher_for(records)
+    last = distinct - 1
+    mask = matcher.mask(parse_filter({"kind": {"$in": [0, last, distinct]}}))
+    expected = [r.get("kind") in (0, last) for r in records]
+    assert np.array_equal(mask, np.asarray(expected))
+    # One code per row plus the vocabulary estimate (100 bytes per value).
+    assert matcher.nbytes() == row_bytes * len(records) + 100 * distinct

@@ -4,9 +4,10 @@ A filter is ``{"field": {"$eq": x}}``, ``{"field": {"$in": [..]}}`` or ``{"field
 value means ``$eq``); several fields are ANDed, several operators on one field too. Equality
 is JSON equality: ``1 == 1.0`` but ``true != 1``; a missing field never matches.
 
-Large stores match through :class:`FilterMatcher`, which turns each filtered field into an
-``int32`` column of value codes once (lazily, on the first filter naming it), so a filtered
-search costs one vectorised comparison per field instead of a Python pass over the records.
+Large stores match through :class:`FilterMatcher`, which turns each filtered field into a
+column of value codes once (lazily, on the first filter naming it), so a filtered search costs
+one vectorised comparison per field instead of a Python pass over the records. A column takes
+the narrowest integer type its vocabulary fits (one byte per row for up to 128 values).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from s5vec.errors import InvalidMessage
 OPERATORS = ("$eq", "$in")
 MAX_IN_VALUES = 1024
 """Bound on one ``$in`` list, so a filter cannot make matching arbitrarily expensive."""
+
+_Codes = npt.NDArray[np.signedinteger[Any]]
 
 MISSING: Any = object()
 """What a record source yields for a field the record lacks."""
@@ -128,7 +131,7 @@ class FilterMatcher:
     def __init__(self, size: int, field_values: Callable[[str], Iterable[Any]]) -> None:
         self._size = size
         self._field_values = field_values
-        self._columns: dict[str, tuple[npt.NDArray[np.int32], dict[Hashable, int]]] = {}
+        self._columns: dict[str, tuple[_Codes, dict[Hashable, int]]] = {}
         self._lock = threading.Lock()
 
     def mask(self, flt: MetadataFilter) -> npt.NDArray[np.bool_]:
@@ -149,7 +152,7 @@ class FilterMatcher:
         """Approximate bytes held by the built columns (codes plus vocabularies)."""
         return sum(codes.nbytes + 100 * len(vocab) for codes, vocab in self._columns.values())
 
-    def _column(self, field: str) -> tuple[npt.NDArray[np.int32], dict[Hashable, int]]:
+    def _column(self, field: str) -> tuple[_Codes, dict[Hashable, int]]:
         """Return (codes, vocabulary) of ``field``; code -1 marks a missing or odd value."""
         with self._lock:
             column = self._columns.get(field)
@@ -160,8 +163,17 @@ class FilterMatcher:
                     dtype=np.int32,
                     count=self._size,
                 )
-                column = self._columns[field] = (codes, vocab)
+                column = self._columns[field] = (_narrowest(codes, len(vocab)), vocab)
             return column
+
+
+def _narrowest(codes: npt.NDArray[np.int32], vocabulary: int) -> _Codes:
+    """``codes`` (-1 .. vocabulary - 1) in the smallest signed integer type that holds them."""
+    for dtype in (np.int8, np.int16):
+        if vocabulary - 1 <= np.iinfo(dtype).max:
+            narrow: _Codes = codes.astype(dtype)
+            return narrow
+    return codes
 
 
 def _code(vocab: dict[Hashable, int], value: Any) -> int:

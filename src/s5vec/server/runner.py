@@ -12,6 +12,7 @@ from aiohttp import web
 from yarl import URL
 
 from s5vec.config import Settings
+from s5vec.index.heap import pin_trim_threshold
 from s5vec.server.app import create_app, services_of
 from s5vec.server.logs import configure_logging
 
@@ -35,6 +36,7 @@ def run(settings: Settings) -> None:
     """Configure logging, serve until SIGINT or SIGTERM, and return after a clean shutdown."""
     configure_logging(settings.s5vec_log_format, settings.s5vec_log_level)
     tune_gc()
+    pin_trim_threshold()  # from the first load on (index/heap.py)
     asyncio.run(serve(settings))
 
 
