@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from s5vec.errors import InvalidMessage
-from s5vec.index.filters import MISSING, FilterMatcher, parse_filter
+from s5vec.index.filters import MAX_FILTER_DEPTH, MISSING, FilterMatcher, parse_filter
 
 SCALARS = st.one_of(
     st.none(),
@@ -178,3 +178,12 @@ def test_column_takes_the_narrowest_code_type(distinct: int, row_bytes: int) -> 
     assert np.array_equal(mask, np.asarray(expected))
     # One code per row plus the vocabulary estimate (100 bytes per value).
     assert matcher.nbytes() == row_bytes * len(records) + 100 * distinct
+
+
+def test_a_filter_nested_past_the_metadata_bound_is_invalid() -> None:
+    value: Any = "leaf"
+    for _ in range(MAX_FILTER_DEPTH - 2):  # inside the filter object and the operator object
+        value = [value]
+    assert parse_filter({"tag": {"$eq": value}}) is not None
+    with pytest.raises(InvalidMessage, match=f"more than {MAX_FILTER_DEPTH} levels"):
+        parse_filter({"tag": {"$eq": [value]}})

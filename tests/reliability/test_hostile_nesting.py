@@ -72,19 +72,10 @@ async def test_an_echo_field_nested_300_deep_still_gets_a_reply(target: Target, 
     assert f"{field} nests more than" in reply["message"]
 
 
-FILTER_BUG = (
-    "index/filters.value_key recurses once per nesting level (two frames each): a "
-    "metadataFilter operand nested ~500 deep raises RecursionError, which the connection "
-    "reports as INTERNAL_ERROR (a bug by SPEC 7) instead of INVALID_MESSAGE (malformed filter) "
-    "or an answer. Fix: bound the operand depth in parse_filter (InvalidMessage) or make "
-    "value_key iterative."
-)
 UPLOADS = [{"id": f"u{i}", "vector": [1.0, i], "metadata": {"tag": "a"}} for i in range(1, 4)]
 
 
-@pytest.mark.parametrize(
-    "depth", [200, pytest.param(500, marks=pytest.mark.xfail(strict=True, reason=FILTER_BUG))]
-)
+@pytest.mark.parametrize("depth", [200, 500])
 @pytest.mark.parametrize(
     "shape",
     [

@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from s5vec.errors import InvalidMessage
+from s5vec.formats.metadata import MAX_METADATA_DEPTH, nested_deeper_than
 
 OPERATORS = ("$eq", "$in")
 MAX_IN_VALUES = 1024
@@ -76,10 +77,17 @@ class MetadataFilter:
         return True
 
 
+MAX_FILTER_DEPTH = MAX_METADATA_DEPTH + 3
+"""The filter object, an operator object and a ``$in`` list around a metadata value."""
+
+
 def parse_filter(obj: Any) -> MetadataFilter:
     """Parse a wire ``metadataFilter``; raise InvalidMessage when it is malformed."""
     if not isinstance(obj, dict):
         raise InvalidMessage("metadataFilter must be an object")
+    if nested_deeper_than(obj, MAX_FILTER_DEPTH):
+        # Deeper operands could never equal accepted metadata, and keying them recurses.
+        raise InvalidMessage(f"metadataFilter nests more than {MAX_FILTER_DEPTH} levels deep")
     conditions = []
     for field, spec in obj.items():
         if not isinstance(field, str) or not field:
