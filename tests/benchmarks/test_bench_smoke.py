@@ -57,7 +57,7 @@ def _check_search(search: dict[str, Any], filtered: bool) -> None:
     assert search["round_trip"]["p50_ms"] <= search["round_trip"]["p99_ms"]
     assert search["server_search_time"] is not None
     assert 0.0 <= search["recall_at_10"] <= 1.0
-    # Filters are exact on every path; the graph over 500 rows (ef 128) misses next to nothing.
+    # Filters are exact on every path; the graph over 500 rows (ef 96) misses next to nothing.
     assert search["recall_at_10"] == 1.0 if filtered else search["recall_at_10"] >= 0.9
     assert search["foreign_ids"] == search["filter_violations"] == search["short_answers"] == 0
 

@@ -228,7 +228,7 @@ def test_invalid_bounds_are_refused() -> None:
         IndexCache(max_entries=-1, max_bytes=1, ttl_s=1)
 
 
-async def test_remeasure_changed_counts_grown_values_and_keeps_the_lru_order() -> None:
+async def test_remeasure_changed_counts_grown_values_and_keeps_the_others_lru_order() -> None:
     cache, _ = make_cache(max_entries=3, max_bytes=1000)
     await put(cache, "a", 30)
     await put(cache, "b", 30)
@@ -238,5 +238,5 @@ async def test_remeasure_changed_counts_grown_values_and_keeps_the_lru_order() -
     c.size = 100  # e.g. its ANN graph finished building
     assert cache.remeasure_changed() == 1
     assert cache.memory_bytes() == 160
-    await put(cache, "d", 30)  # evicts the least recently used: b
+    await put(cache, "d", 30)  # evicts the least recently used: b (c was re-inserted)
     assert cached_names(cache, "abcd") == {"a", "c", "d"}

@@ -43,3 +43,20 @@ def test_release_leaves_no_garbage_of_its_own() -> None:
     finally:
         if enabled:
             gc.enable()
+
+
+def test_release_without_collecting_leaves_cycles_to_the_collector() -> None:
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        first, second = _Node(), _Node()
+        first.other, second.other = second, first
+        watch = weakref.ref(first)
+        del first, second
+        release_free_heap(collect=False)  # what close() on the event loop calls
+        assert watch() is not None
+        gc.collect()
+        assert watch() is None
+    finally:
+        if enabled:
+            gc.enable()

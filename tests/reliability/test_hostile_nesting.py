@@ -63,6 +63,13 @@ async def test_an_echo_field_nested_200_deep_is_echoed(target: Target, field: st
     await target.bystander_ok()
 
 
+async def test_two_echo_fields_nested_300_deep_still_get_a_reply(target: Target) -> None:
+    reply = await send_raw(target, {**message("requestId", DEEP), "id": DEEP})
+    assert reply is not None, "no reply at all"
+    assert error_code(reply) == "INVALID_MESSAGE"
+    await target.bystander_ok()
+
+
 @pytest.mark.parametrize("field", ["id", "session_id", "requestId"])
 async def test_an_echo_field_nested_300_deep_still_gets_a_reply(target: Target, field: str) -> None:
     reply = await send_raw(target, message(field, DEEP))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -44,3 +45,9 @@ def test_an_echo_field_past_the_bound_is_named_and_not_echoed() -> None:
     ctx = ReplyContext.of({"type": "searchVectors", "id": nest(MAX_ECHO_DEPTH), "requestId": "r"})
     assert (ctx.unechoable, ctx.request_id) == (None, "r")
     assert ctx.id == nest(MAX_ECHO_DEPTH)
+
+
+def test_every_echo_field_past_the_bound_is_dropped() -> None:
+    deep = nest(MAX_ECHO_DEPTH + 1)
+    ctx = ReplyContext.of({"type": "searchVectors", "id": deep, "requestId": deep})
+    assert (ctx.unechoable, ctx.id, ctx.request_id) == ("id", msgspec.UNSET, None)

@@ -140,7 +140,11 @@ class IndexCache(Generic[V, E]):
             entry.drop()
 
     def remeasure_changed(self) -> int:
-        """``remeasure`` every cached value whose size changed since; return how many did."""
+        """``remeasure`` every cached value whose size changed since; return how many did.
+
+        Unchanged entries keep their place in the LRU order; a changed one is re-inserted,
+        so it counts as just used (its graph was built minutes after it was loaded).
+        """
         self._store.expire()
         changed = [
             key

@@ -147,6 +147,7 @@ _JSON_ROWS_AT_ONCE = 512
 def _decode_json_chunk(data: bytes, label: int) -> RawChunk:
     if not looks_like_json(data):
         raise NotPlaintext()
+    wire: WireChunk[Any, dict[str, Any]]
     try:
         # Vectors stay raw JSON text here (checked, not converted); ``_json_rows`` converts
         # them a batch at a time, so a 10K x 384 chunk never holds 3.84M floats at once and
@@ -160,10 +161,10 @@ def _decode_json_chunk(data: bytes, label: int) -> RawChunk:
     if vectors is None:
         # Something is wrong: decode it whole, as typed, for the error that names the place.
         try:
-            typed = msgspec.json.decode(data, type=WireChunk[list[float], dict[str, Any]])
+            wire = msgspec.json.decode(data, type=WireChunk[list[float], dict[str, Any]])
         except msgspec.ValidationError as exc:
             raise ChunkParseError(f"Chunk {label} breaks the chunk schema: {exc}") from None
-        vectors = stack_rows([entry.vector for entry in typed.vectors], label)
+        vectors = stack_rows([entry.vector for entry in wire.vectors], label)
     entries = wire.vectors
     return RawChunk(
         chunk_id=wire.chunk_id,

@@ -1,11 +1,12 @@
 """Vector metadata as JSON can carry it: what search results send back to clients.
 
-JSON chunks hold JSON by construction. CBOR chunks may hold more, so their metadata is
-brought to JSON values: CBOR ``undefined`` (a JavaScript ``undefined`` property) becomes
-``null``; a date (CBOR tag 0/1, a JavaScript ``Date``) becomes its ISO 8601 text as
-``Date.toJSON`` writes it; absent or ``null`` metadata is ``{}``. Anything JSON has no form
-for (byte strings, unknown tags, non-text keys, sets) is a ``CHUNK_PARSE_ERROR`` naming the
-vector's position, never its content.
+Metadata nested more than ``MAX_METADATA_DEPTH`` levels is refused in both formats (a reply
+could not carry it). JSON chunks hold JSON by construction. CBOR chunks may hold more, so
+their metadata is brought to JSON values: CBOR ``undefined`` (a JavaScript ``undefined``
+property) becomes ``null``; a date (CBOR tag 0/1, a JavaScript ``Date``) becomes its ISO 8601
+text as ``Date.toJSON`` writes it; absent or ``null`` metadata is ``{}``. Anything JSON has no
+form for (byte strings, unknown tags, non-text keys, sets) is a ``CHUNK_PARSE_ERROR`` naming
+the vector's position, never its content.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The read-only index of a loaded S5 database (SPEC sections 3, 9 and 10).
 
-Chunks arrive one at a time (``add_chunk``, possibly from a loader thread); ``finish`` makes
+Chunks arrive through ``add_chunk``, from several loader threads at once; ``finish`` makes
 the index searchable at once with an exact scan, and databases of ``graph_threshold`` rows or
 more then get an HNSW graph built on a background thread, swapped in when ready: loading is
 never held until a graph exists. Every path proposes ``max(4k, rescore_candidates)`` candidate
@@ -38,7 +38,8 @@ from s5vec.index.search import MAX_DIMENSIONS, SearchHit, select_hits, unit_quer
 from s5vec.index.store import StoreBuilder, VectorStore, normalise, quantise
 
 _BLOCK_ROWS = 2048
-"""Rows converted at once: bounds a chunk's temporaries to a few MB whatever its size."""
+"""Rows normalised at once: bounds the float temporaries of one step to a few MB (a chunk's
+unit rows and codes are all held until they are appended: ~19 MB per 10K x 384)."""
 
 
 class DatabaseIndex:
@@ -83,6 +84,8 @@ class DatabaseIndex:
         InvalidVector (NaN or infinity), IndexBuildFailed (the spill file cannot be written)
         and Cancelled once the index is closed.
         """
+        if self._state == "closed":  # checked again under the lock; this spares the work
+            raise Cancelled()
         vectors = np.asarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or not len(ids) == len(vectors) == len(metadata):
             raise ChunkParseError("A chunk's ids, vectors and metadata do not line up")
@@ -270,7 +273,9 @@ class DatabaseIndex:
             self._graph = self._store = self._records = self._matcher = None
             self._store_builder = self._records_builder = None
             self._graph_done.set()
-        release_free_heap()
+        # close may run on the event loop (a cache eviction, a session's last lease): a full
+        # collection there would stall every session, so only the heap is trimmed.
+        release_free_heap(collect=False)
 
 
 def _filtered_candidates(

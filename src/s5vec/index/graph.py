@@ -7,10 +7,10 @@ the vectors plus keys. Lowering the connectivity saves nothing from 12 down to 7
 each node to 64 bytes, and a base-level node holds 14 bytes plus 2 x connectivity 4-byte links
 (measured 13.6-14.1 MiB per 100K rows for 7-12, 8.4 MiB at 6, where recall@10 fell to 0.81).
 Rows go in batches of ``BUILD_BATCH``, and a close stops the build between two batches
-(well under a second) instead of waiting for all of it (100K rows take a minute or more on
-one core). usearch's progress callback would stop it sooner, but it runs Python once per
-row: 100K GIL acquisitions, each waiting up to the interpreter's switch interval while
-loader threads or the event loop hold the GIL, which slowed both the build and the loop.
+instead of waiting for all of it (100K rows take 45 s to minutes on one core, 0.5-3 ms per
+row, so a close waits 30-180 ms at most). usearch's progress callback would stop it within
+one row, but it runs Python once per row: 100K GIL acquisitions, each waiting up to the
+interpreter's switch interval while loader threads or the event loop hold the GIL.
 """
 
 import threading
@@ -23,7 +23,7 @@ from usearch.index import Index
 from s5vec.index.config import IndexConfig
 from s5vec.index.store import F32, Rows, VectorStore
 
-BUILD_BATCH = 1024
+BUILD_BATCH = 64
 """Rows inserted per usearch call: how far a cancelled build can run on."""
 
 

@@ -50,9 +50,11 @@ def pin_trim_threshold() -> None:
         libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD)
 
 
-def release_free_heap() -> None:
-    """Collect reference cycles, pin the trim threshold, return free heap pages to the OS."""
-    gc.collect()
+def release_free_heap(*, collect: bool = True) -> None:
+    """Collect reference cycles (unless ``collect`` is false), pin the trim threshold, and
+    return free heap pages to the OS."""
+    if collect:
+        gc.collect()
     pin_trim_threshold()
     libc = _GLIBC
     if libc is not None:

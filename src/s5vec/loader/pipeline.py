@@ -2,9 +2,10 @@
 
 One ``IndexBuilder.build`` runs per cache miss, in the cache's own task, and every session
 naming the same database follows its progress. Chunks are fetched at most
-``max_parallel_chunks`` at a time; each one is decoded, validated and added to the index in a
-worker thread as soon as it arrives (numpy and cryptography release the GIL for the heavy
-parts), so the index fills while later chunks are still downloading.
+``max_parallel_chunks`` at a time (fewer when the loader says a read-ahead suffices); each one
+is decrypted, decoded, validated and added to the index in a worker thread as soon as it
+arrives, several at once (AES-GCM and numpy release the GIL for the heavy parts), so the
+index fills while later chunks are still downloading.
 """
 
 from __future__ import annotations
@@ -224,7 +225,7 @@ class IndexBuilder(Generic[IndexT]):
         dims: int | None,
         progress: _Progress,
     ) -> None:
-        """Fetch and ingest ``entries``, at most ``max_parallel_chunks`` in flight."""
+        """Fetch and ingest ``entries``, at most ``self._parallel`` in flight."""
         slots = asyncio.Semaphore(self._parallel)
 
         async def one(entry: ChunkEntry) -> None:

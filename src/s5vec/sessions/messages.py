@@ -149,13 +149,12 @@ class ReplyContext:
             fields["session_id"] = message.get("session_id", message.get("sessionId"))
         elif kind in VECTOR_TYPES:
             fields["request_id"] = message.get("requestId")
-        deep = next(
-            (name for name, v in fields.items() if nested_deeper_than(v, MAX_ECHO_DEPTH)), None
-        )
-        if deep is None:
+        deep = [name for name, v in fields.items() if nested_deeper_than(v, MAX_ECHO_DEPTH)]
+        if not deep:
             return cls(kind, **fields)
-        fields[deep] = msgspec.UNSET if deep == "id" else None
-        return cls(kind, unechoable=_WIRE_NAMES.get(deep, deep), **fields)
+        for name in deep:  # none of them goes back, or the reply could not be encoded
+            fields[name] = msgspec.UNSET if name == "id" else None
+        return cls(kind, unechoable=_WIRE_NAMES.get(deep[0], deep[0]), **fields)
 
 
 _WIRE_NAMES = {"request_id": "requestId"}
