@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from s5vec.formats import VectorRecord, encode_chunk
-from s5vec.formats.cbor_vectors import RawChunk, decode_fast, decode_general
+from s5vec.formats.cbor_vectors import RawChunk, _candidates, decode_fast, decode_general
 from tests.formats.builders import cbor, chunk_dict
 
 SPECIAL = [0.0, -0.0, 1.0, -1.0, 0.5, 2.0**32, -(2.0**32), 2.0**-149, 5e-324, 3.4e38, 1e-40]
@@ -201,3 +201,22 @@ def test_shared_value_tags_cannot_make_the_fast_path_reorder_vectors() -> None:
         general = decode_general(data, 0)
         assert fast.ids == general.ids
         assert fast.vectors.tobytes() == general.vectors.tobytes()
+
+
+def test_a_skip_past_the_next_key_leaves_that_vector_for_the_slow_path() -> None:
+    rows = np.random.default_rng(3).normal(size=(6, 384))
+    rows[0, :200] = np.arange(200) % 23 + 1  # one-byte CBOR integers: 1600 bytes short of 9 each
+    data = encode_chunk(0, ([f"{i}" for i in range(6)], rows, [{}] * 6))
+    keys = [at for at in range(len(data)) if data.startswith(b"\x66vector", at)]
+    assert len(keys) == 6
+    # The skip over vector 0 (key, 0x99 header, assumed 384 x 9 bytes) lands past vector 1's
+    # key, inside its floats, so vector 1 is found by no key search and stays in place.
+    assumed_end = keys[0] + 7 + 3 + 384 * 9
+    assert keys[1] < assumed_end < keys[2]
+    found, _, _ = _candidates(data)
+    assert found == [keys[0], *keys[2:]]
+    fast = decode_fast(data, 0)
+    assert fast is not None
+    general = decode_general(data, 0)
+    assert same(fast, general)
+    assert general.vectors.tobytes() == rows.astype(np.float32).tobytes()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -368,3 +369,64 @@ def test_broad_filter_after_the_graph_is_in_returns_the_exact_top_k() -> None:
         expected = rows[np.argsort(-scores[rows])[:10]]
         assert [h.id for h in hits] == [str(i) for i in expected]
     index.close()
+
+
+def test_concurrent_add_chunk_keeps_ids_vectors_and_metadata_aligned(tmp_path: Path) -> None:
+    chunks, rows, width = 24, 300, 16
+    vectors = random_vectors(chunks * rows, width, seed=21)
+    index = DatabaseIndex(None, IndexConfig(spill_dir=tmp_path, graph_threshold=10**9))
+    start = threading.Barrier(4)
+
+    def add(worker: int) -> None:
+        start.wait()  # every thread adds at once: the unlocked packing phases overlap
+        for c in range(worker, chunks, 4):
+            block = vectors[c * rows : (c + 1) * rows]
+            meta = [{"chunk": c, "row": r} for r in range(rows)]
+            index.add_chunk(ids_for(rows, c * rows), block, meta)
+
+    with ThreadPoolExecutor(4) as pool:
+        for done in [pool.submit(add, worker) for worker in range(4)]:
+            done.result()
+    index.finish()
+    try:
+        assert len(index) == chunks * rows
+        for row in range(chunks * rows):
+            hit = index.search(vectors[row], 1)[0]
+            assert hit.id == f"v{row}"
+            assert hit.score == pytest.approx(1.0, abs=1e-5)
+            assert hit.metadata == {"chunk": row // rows, "row": row % rows}
+    finally:
+        index.close()
+
+
+def test_concurrent_chunks_sharing_an_id_admit_exactly_one() -> None:
+    vectors = random_vectors(200, 8, seed=22)
+    chunks = [(ids_for(100), vectors[:100]), (ids_for(100, 99), vectors[100:])]  # share "v99"
+    index = DatabaseIndex(None, EXACT_F32)
+    start = threading.Barrier(2)
+
+    def add(n: int) -> BaseException | None:
+        ids, block = chunks[n]
+        start.wait()
+        try:
+            index.add_chunk(ids, block, [{"chunk": n}] * len(ids))
+        except ChunkParseError as exc:
+            return exc
+        return None
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = list(pool.map(add, range(2)))
+    failed = [n for n, error in enumerate(outcomes) if error is not None]
+    assert len(failed) == 1
+    assert "across chunks" in str(outcomes[failed[0]])
+    kept = 1 - failed[0]
+    ids, block = chunks[kept]
+    index.finish()
+    try:
+        assert len(index) == 100
+        for row, ident in enumerate(ids):
+            hit = index.search(block[row], 1)[0]
+            assert (hit.id, hit.metadata) == (ident, {"chunk": kept})
+            assert hit.score == pytest.approx(1.0, abs=1e-5)
+    finally:
+        index.close()
