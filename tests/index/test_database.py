@@ -15,6 +15,7 @@ from s5vec.errors import (
     Cancelled,
     ChunkParseError,
     DimensionMismatch,
+    IndexBuildFailed,
     InternalError,
     InvalidMessage,
     InvalidVector,
@@ -22,6 +23,7 @@ from s5vec.errors import (
     VectorsNotLoaded,
 )
 from s5vec.index import DatabaseIndex, IndexConfig, parse_filter
+from s5vec.index.store import StoreBuilder
 from tests.index.helpers import (
     brute_force,
     build,
@@ -430,3 +432,31 @@ def test_concurrent_chunks_sharing_an_id_admit_exactly_one() -> None:
             assert hit.score == pytest.approx(1.0, abs=1e-5)
     finally:
         index.close()
+
+
+def test_a_chunk_whose_vectors_cannot_be_stored_fails_the_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index = DatabaseIndex(None, IndexConfig(spill_dir=tmp_path, graph_threshold=10**9))
+    index.add_chunk(ids_for(10), random_vectors(10, 4), [{}] * 10)
+    real_append = StoreBuilder.append
+    calls: list[int] = []
+
+    def disk_full_on_the_second_block(self: StoreBuilder, unit: Any, codes: Any) -> None:
+        calls.append(len(unit))
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        real_append(self, unit, codes)
+
+    monkeypatch.setattr(StoreBuilder, "append", disk_full_on_the_second_block)
+    rows = 2048 + 10  # two blocks of the index's conversion step
+    ids = [f"b{i}" for i in range(rows)]
+    with pytest.raises(IndexBuildFailed, match="Could not write"):
+        index.add_chunk(ids, random_vectors(rows, 4), [{}] * rows)
+    # Records of that chunk went in, its vectors only partly: nothing more may use the index.
+    with pytest.raises(IndexBuildFailed, match="earlier chunk"):
+        index.add_chunk(["c0"], random_vectors(1, 4), [{}])
+    with pytest.raises(IndexBuildFailed, match="earlier chunk"):
+        index.finish()
+    index.close()
+    assert spilled_files(tmp_path) == []

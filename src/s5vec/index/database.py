@@ -100,30 +100,43 @@ class DatabaseIndex:
         units = [normalise(block) for block in blocks]
         codes = [quantise(unit, self._config.quantization) for unit in units]
         with self._lock:
-            if self._state == "closed":
-                raise Cancelled()
-            if self._state != "loading" or self._records_builder is None:
-                raise InternalError("add_chunk after finish")
+            records_builder = self._still_loading("add_chunk after finish")
             if not len(ids):
                 return
             self._check_dimensions(vectors.shape[1])
-            self._records_builder.append(records)
-            if self._store_builder is None:
-                self._store_builder = self._new_store_builder(vectors.shape[1])
+            records_builder.append(records)
             try:
-                for unit, code in zip(units, codes, strict=True):
-                    self._store_builder.append(unit, code)
-            except OSError:
-                raise IndexBuildFailed("Could not write vectors to the data directory") from None
+                self._append_vectors(units, codes)
+            except IndexBuildFailed:
+                # This chunk's records are in and its vectors are not (or only some): refuse
+                # every later add and finish rather than ever serve misaligned rows.
+                self._state = "failed"
+                raise
+
+    def _still_loading(self, misuse: str) -> RecordsBuilder:
+        """The records builder while chunks may still be added (caller holds the lock)."""
+        if self._state == "closed":
+            raise Cancelled()
+        if self._state == "failed":
+            raise IndexBuildFailed("An earlier chunk could not be stored")
+        if self._state != "loading" or self._records_builder is None:
+            raise InternalError(misuse)
+        return self._records_builder
+
+    def _append_vectors(self, units: list[npt.NDArray[np.float32]], codes: list[Any]) -> None:
+        """Append a chunk's unit rows and codes; IndexBuildFailed when the disk refuses."""
+        if self._store_builder is None:
+            self._store_builder = self._new_store_builder(units[0].shape[1])
+        try:
+            for unit, code in zip(units, codes, strict=True):
+                self._store_builder.append(unit, code)
+        except OSError:
+            raise IndexBuildFailed("Could not write vectors to the data directory") from None
 
     def finish(self) -> None:
         """Make the index searchable now; start the graph build when it is large enough."""
         with self._lock:
-            if self._state == "closed":
-                raise Cancelled()
-            if self._state != "loading" or self._records_builder is None:
-                raise InternalError("finish called twice")
-            records = self._records_builder.finish()
+            records = self._still_loading("finish called twice").finish()
             self._records_builder = None
             store = self._store_builder.finish() if self._store_builder is not None else None
             self._store_builder = None
