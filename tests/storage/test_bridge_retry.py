@@ -43,6 +43,21 @@ async def test_503_twice_then_200_succeeds_on_the_third_request() -> None:
     assert all(0 <= wait <= 0.05 for wait in sleep.waits)
 
 
+async def test_each_retry_takes_a_rate_limit_token_first() -> None:
+    tokens: list[int] = []
+
+    async def take_token() -> None:
+        tokens.append(len(tokens))
+
+    async with scripted_server(status(503), status(503), status(200, b"chunk")) as server:
+        storage = BridgeStorage(
+            server.url, timeout_s=5, retries=3, sleep=SleepRecorder(), before_retry=take_token
+        )
+        assert await storage.get(FILE) == b"chunk"
+        await storage.close()
+    assert (server.hits, len(tokens)) == (3, 2)  # the first request's token is the loader's
+
+
 async def test_404_is_never_retried() -> None:
     sleep = SleepRecorder()
     async with scripted_server(status(404), status(200, b"late")) as server:

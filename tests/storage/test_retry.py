@@ -65,3 +65,26 @@ async def test_policy_retries_only_retryable_errors() -> None:
     with pytest.raises(NotFound):
         await policy.call(attempt)
     assert len(waits) == 1
+
+
+async def test_before_retry_is_awaited_before_each_retry_only() -> None:
+    order: list[str] = []
+
+    async def no_wait(seconds: float) -> None:
+        order.append("sleep")
+
+    async def take_token() -> None:
+        order.append("token")
+
+    policy = RetryPolicy(retries=5, timeout_s=1, sleep=no_wait, before_retry=take_token)
+    outcomes: list[Exception | None] = [RetryableStorageError(), RetryableStorageError(), None]
+
+    async def attempt() -> bytes:
+        order.append("attempt")
+        failure = outcomes.pop(0)
+        if failure is not None:
+            raise failure
+        return b"ok"
+
+    assert await policy.call(attempt) == b"ok"
+    assert order == ["attempt", "sleep", "token", "attempt", "sleep", "token", "attempt"]

@@ -76,10 +76,13 @@ async def open_services(
     """Build every service from ``settings``; a ``storage`` passed in is used and left open."""
     async with contextlib.AsyncExitStack() as stack:
         http = await stack.enter_async_context(aiohttp.ClientSession())
+        # One limiter per remote backend: the loader takes a token before each fetch, the
+        # backend before each retry of it.
+        storage_limiter, portal_limiter = _limiter(settings), _limiter(settings)
         if storage is None:
-            storage = _build_storage(settings, http)
+            storage = _build_storage(settings, http, storage_limiter)
             stack.push_async_callback(storage.close)
-        portal = _build_portal(settings, http)
+        portal = _build_portal(settings, http, portal_limiter)
         if portal is not None:
             stack.push_async_callback(portal.close)
         cache: IndexCache[DatabaseIndex, ProgressEvent] = IndexCache(
@@ -106,9 +109,9 @@ async def open_services(
             cache,
             make_index,
             _loader_config(settings),
-            storage_limiter=_limiter(settings) if storage.remote else None,
+            storage_limiter=storage_limiter if storage.remote else None,
             portal=portal,
-            portal_limiter=_limiter(settings) if portal is not None else None,
+            portal_limiter=portal_limiter if portal is not None else None,
             observer=metrics,
             persisted=persisted,
         )
@@ -127,18 +130,23 @@ async def open_services(
         yield Services(settings, metrics, storage, cache, hub, host_key, problem, persisted)
 
 
-def _build_storage(settings: Settings, http: aiohttp.ClientSession) -> Storage:
+def _build_storage(
+    settings: Settings, http: aiohttp.ClientSession, limiter: AsyncLimiter
+) -> Storage:
     if settings.s5_storage == "bridge":
         return BridgeStorage(
             settings.enhanced_s5_url,
             timeout_s=settings.download_timeout_s,
             retries=settings.s5_download_retries,
             session=http,
+            before_retry=limiter.acquire,
         )
     return LocalStorage(settings.s5_local_dir)
 
 
-def _build_portal(settings: Settings, http: aiohttp.ClientSession) -> PortalBlobReader | None:
+def _build_portal(
+    settings: Settings, http: aiohttp.ClientSession, limiter: AsyncLimiter
+) -> PortalBlobReader | None:
     if not settings.s5_portal_urls:
         return None
     return PortalBlobReader(
@@ -146,6 +154,7 @@ def _build_portal(settings: Settings, http: aiohttp.ClientSession) -> PortalBlob
         timeout_s=settings.download_timeout_s,
         retries=settings.s5_download_retries,
         session=http,
+        before_retry=limiter.acquire,
     )
 
 

@@ -27,7 +27,7 @@ from s5vec.errors import NotFound, PermanentStorageError, StorageError
 from s5vec.storage.base import Storage
 from s5vec.storage.http import HttpFetcher, join_url, parse_base_url
 from s5vec.storage.paths import split_dir, split_path
-from s5vec.storage.retry import RetryPolicy, Sleep
+from s5vec.storage.retry import BeforeRetry, RetryPolicy, Sleep
 
 FS_PREFIX = "s5/fs"
 
@@ -65,9 +65,10 @@ class BridgeStorage(Storage):
         backoff_base_s: float = 0.5,
         backoff_max_s: float = 10.0,
         sleep: Sleep = asyncio.sleep,
+        before_retry: BeforeRetry | None = None,
     ) -> None:
         self._base = parse_base_url(base_url)
-        policy = RetryPolicy(retries, timeout_s, backoff_base_s, backoff_max_s, sleep)
+        policy = RetryPolicy(retries, timeout_s, backoff_base_s, backoff_max_s, sleep, before_retry)
         self._http = HttpFetcher(policy, session)
 
     def _url(self, segments: tuple[str, ...], directory: bool = False) -> URL:

@@ -14,7 +14,7 @@ import aiohttp
 from s5vec.errors import NotFound, PermanentStorageError, RetryableStorageError, StorageError
 from s5vec.formats.cid import CidError, parse_cid
 from s5vec.storage.http import HttpFetcher, join_url, parse_base_url
-from s5vec.storage.retry import RetryPolicy, Sleep
+from s5vec.storage.retry import BeforeRetry, RetryPolicy, Sleep
 
 BLOB_PREFIX = "s5/blob"
 MISMATCH_MESSAGE = "blob content does not match its CID"
@@ -36,11 +36,12 @@ class PortalBlobReader:
         backoff_base_s: float = 0.5,
         backoff_max_s: float = 10.0,
         sleep: Sleep = asyncio.sleep,
+        before_retry: BeforeRetry | None = None,
     ) -> None:
         if not urls:
             raise ValueError("PortalBlobReader needs at least one portal URL")
         self._bases = [parse_base_url(url) for url in urls]
-        policy = RetryPolicy(retries, timeout_s, backoff_base_s, backoff_max_s, sleep)
+        policy = RetryPolicy(retries, timeout_s, backoff_base_s, backoff_max_s, sleep, before_retry)
         self._http = HttpFetcher(policy, session)
 
     async def get_blob(self, cid: str) -> bytes:

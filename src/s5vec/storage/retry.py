@@ -30,6 +30,9 @@ from s5vec.errors import RetryableStorageError
 T = TypeVar("T")
 
 Sleep = Callable[[float], Awaitable[None]]
+BeforeRetry = Callable[[], Awaitable[object]]
+"""Awaited before every retry (not the first attempt): e.g. a rate limiter's ``acquire``, so
+retries spend the backend's request budget like first attempts do."""
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -76,6 +79,7 @@ class RetryPolicy:
     backoff_base_s: float = 0.5
     backoff_max_s: float = 10.0
     sleep: Sleep = field(default=asyncio.sleep)
+    before_retry: BeforeRetry | None = None
 
     def __post_init__(self) -> None:
         if self.retries < 0:
@@ -97,9 +101,15 @@ class RetryPolicy:
     async def call(self, attempt: Callable[[], Awaitable[T]]) -> T:
         """Run ``attempt`` until it succeeds, fails for good, or the retries are used up."""
 
+        attempts = 0
+
         async def run() -> T:
             # tenacity tells sync from async by the callable itself; a lambda returning an
             # awaitable would look sync, so wrap it in a real coroutine function.
+            nonlocal attempts
+            attempts += 1
+            if attempts > 1 and self.before_retry is not None:
+                await self.before_retry()
             return await attempt()
 
         result: T = await self.retrying()(run)
