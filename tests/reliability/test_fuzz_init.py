@@ -38,7 +38,7 @@ LOAD_ERRORS_OF_A_MISSING_DATABASE = {"MANIFEST_NOT_FOUND", "MANIFEST_DOWNLOAD_FA
 """An acknowledged init names nothing that exists: not found, or refused by the store."""
 
 # Echoed fields (session_id, job_id, chain_id) nest at most a few levels here: a value
-# nested past 254 levels loses its reply, see test_hostile_echo_fields.py.
+# nested past 200 levels is refused with INVALID_MESSAGE, see test_hostile_nesting.py.
 session_ids = st.one_of(st.text(min_size=1, max_size=40), UNICODE_TRICKS, json_values)
 echoed = st.one_of(
     st.integers(-(2**63), 2**64 - 1),
