@@ -117,9 +117,9 @@ def deep(max_depth: int = DEPTHS[-1], depths: tuple[int, ...] = DEPTHS) -> st.Se
 
 deep_values = deep()
 hostile_values = st.one_of(json_values, deep_values, HUGE_NUMBERS, UNICODE_TRICKS)
-echo_values = st.one_of(json_values, deep(200), HUGE_NUMBERS, UNICODE_TRICKS)
+echo_values = st.one_of(json_values, deep(300), HUGE_NUMBERS, UNICODE_TRICKS)
 """For fields the reply echoes (``id``, ``session_id``, ``requestId``): echoed as received up
-to 200 levels; deeper ones get INVALID_MESSAGE without the echo (test_hostile_nesting.py)."""
+to 200 levels; deeper ones get INVALID_MESSAGE without the echo (sessions/messages.py)."""
 filter_values = st.one_of(json_values, deep(300), HUGE_NUMBERS, UNICODE_TRICKS)
 """For filter operands: past 203 levels a filter is INVALID_MESSAGE (index/filters.py)."""
 

@@ -18,6 +18,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from s5vec.formats.metadata import nested_deeper_than
+from s5vec.sessions.messages import MAX_ECHO_DEPTH
 from tests.reliability.fuzzing import FUZZ, SOAK, Target, error_code, parses
 from tests.reliability.harness import soak
 from tests.reliability.hostile import (
@@ -70,11 +72,26 @@ def check_reply(message: Any, reply: dict[str, Any]) -> None:
         assert code == "INVALID_MESSAGE", reply
         return
     kind = message["type"]
+    if _unechoable(message):
+        assert code == "INVALID_MESSAGE", reply  # before its type is even looked at
+        return
     if kind not in ALLOWED:
         assert code == "UNKNOWN_MESSAGE_TYPE", reply
         return
     codes, success = ALLOWED[kind]
     assert code in codes if code is not None else reply["type"] == success, reply
+
+
+def _unechoable(message: dict[str, Any]) -> bool:
+    """Whether a field the reply would echo nests past what the host echoes (SPEC 1, 7).
+    (``id`` is not looked at: every frame is sent with a fresh one.)"""
+    kind = message.get("type")
+    echoed = []
+    if kind in ("session_init", "encrypted_session_init"):
+        echoed.append(message.get("session_id", message.get("sessionId")))
+    elif kind in ("uploadVectors", "searchVectors"):
+        echoed.append(message.get("requestId"))
+    return any(nested_deeper_than(value, MAX_ECHO_DEPTH) for value in echoed)
 
 
 ECHOED = ("id", "session_id", "sessionId", "requestId")
