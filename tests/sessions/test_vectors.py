@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 from typing import Any
 
@@ -218,6 +219,34 @@ async def test_uploads_are_pinned_to_the_loaded_database_dimension(
     await conn.handle(upload(records(2, 4)))
     assert sent.last["status"] == "success"
     await conn.handle(upload(records(1, 5), replace=True))
+    assert sent.last["errors"][0]["code"] == "DIMENSION_MISMATCH"
+
+
+async def test_an_upload_right_after_loading_complete_is_pinned_to_the_database(
+    hub: SessionHub, storage: LocalStorage, user: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The loader sends ``loading_complete`` before it returns the lease to the session: an
+    # upload arriving in between must still see the database's dimension.
+    loader = hub._services.loader
+    real_load = loader.load
+    handover = asyncio.Event()
+
+    async def slow_handover(*args: Any, **kwargs: Any) -> Any:
+        handle = await real_load(*args, **kwargs)
+        await handover.wait()
+        return handle
+
+    monkeypatch.setattr(loader, "load", slow_handover)
+    db = database(user.address, dims=4)
+    await write(storage, db.files())
+    conn, sent = connect(hub)
+    await conn.handle(plain_init("s1", db))
+    await ended(sent, "s1")
+    uploading = asyncio.create_task(conn.handle(upload(records(1, 3))))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    handover.set()
+    await uploading
     assert sent.last["errors"][0]["code"] == "DIMENSION_MISMATCH"
 
 

@@ -53,11 +53,6 @@ class Session:
         self._terminal_sent = False
         self._ended = False
 
-    @property
-    def database(self) -> DatabaseIndex | None:
-        """The loaded database index, or None (none named, or not loaded yet)."""
-        return self._handle.index if self._handle is not None else None
-
     def start_load(self, request: LoadRequest, send: Send, acked_at: float) -> None:
         """Start loading ``request`` in the background; ``acked_at`` is the ack's time."""
         assert self.session_id is not None
@@ -96,6 +91,15 @@ class Session:
             source=handle.source,
         )
 
+    async def loaded_database(self) -> DatabaseIndex | None:
+        """The loaded database index, or None; never None once ``loading_complete`` was sent."""
+        task = self._task
+        if task is not None and self._handle is None and self.status.state is LoadState.LOADED:
+            # Searchable and ``loading_complete`` sent; the load task is only handing over
+            # the lease (the loader returns after delivering its last event).
+            await asyncio.wait({task})
+        return self._handle.index if self._handle is not None else None
+
     async def searchable_database(self) -> DatabaseIndex | None:
         """The database a search must include: None when the init named none.
 
@@ -104,13 +108,10 @@ class Session:
         """
         if not self.wants_database:
             return None
+        index = await self.loaded_database()
+        if index is not None:
+            return index
         task = self._task
-        if task is not None and self._handle is None and self.status.state is LoadState.LOADED:
-            # Searchable and ``loading_complete`` sent; the load task is only handing over
-            # the lease (the loader returns after delivering its last event).
-            await asyncio.wait({task})
-        if self._handle is not None:
-            return self._handle.index
         if self.status.state is LoadState.ERROR and self.status.error_code != Cancelled.code:
             raise LoadFailed(self.status.error_code or "", self.status.error_message or "")
         if task is not None and not task.done():

@@ -57,7 +57,7 @@ async def upload(
         raise InvalidMessage(
             f"uploadVectors: at most {limit} vectors per message, got {len(request.vectors)}"
         )
-    store = _upload_store(session, request.replace, services)
+    store = _upload_store(session, await session.loaded_database(), request.replace, services)
     result = await services.offload(store.add, request.vectors, replace=request.replace)
     if store is not session.uploads:
         old, session.uploads = session.uploads, store
@@ -65,10 +65,11 @@ async def upload(
     return frames.upload_response(ctx, result)
 
 
-def _upload_store(session: Session, replace: bool, services: Services) -> UploadedVectors:
+def _upload_store(
+    session: Session, database: DatabaseIndex | None, replace: bool, services: Services
+) -> UploadedVectors:
     """The store to add to: a fresh one pinned to the loaded database's dimension when the
     current one is empty or being replaced, so uploads of another length are rejected."""
-    database = session.database
     dimensions = database.dimensions if database is not None else None
     if dimensions is None or not (replace or session.uploads.dimensions is None):
         # Uploads made while the database loaded keep their own length; a search then
