@@ -11,6 +11,7 @@ printed in a "s5vec reliability figures" section at the end of the run;
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
@@ -119,3 +120,20 @@ async def eventually(
             shown = what() if callable(what) else what
             raise AssertionError(f"not within {within_s:g} s: {shown}")
         await asyncio.sleep(0.02)
+
+
+def files_under(root: Path) -> list[Path]:
+    """Every regular file below ``root``."""
+    return [Path(d) / name for d, _, names in os.walk(root) for name in names]
+
+
+def file_contents(root: Path) -> list[tuple[Path, bytes]]:
+    """Every regular file below ``root`` with its bytes; a file gone between listing and
+    reading is skipped (a background save renames its temporary file into place)."""
+    found = []
+    for path in files_under(root):
+        try:
+            found.append((path, path.read_bytes()))
+        except FileNotFoundError:
+            continue
+    return found

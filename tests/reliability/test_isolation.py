@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import aiohttp
@@ -20,7 +19,7 @@ import pytest
 from s5vec.crypto.envelope import seal_session_init
 from s5vec.crypto.secp256k1 import generate_private_key, public_key_from_private
 from tests.faults.store import FaultyStore
-from tests.reliability.harness import HOST_KEY, HostFactory
+from tests.reliability.harness import HOST_KEY, HostFactory, file_contents
 from tests.reliability.wire import Frame, Peer, encrypted_init, peer, plain_init, search
 from tests.server.helpers import OWNER, OWNER_KEY, SESSION_KEY, Database, publish
 
@@ -144,11 +143,6 @@ async def test_a_path_under_another_address_is_refused_even_when_signed(
         assert reply["code"] == "OWNER_MISMATCH", reply
 
 
-def files_under(root: Path) -> list[Path]:
-    """Every regular file below ``root``."""
-    return [Path(d) / name for d, _, names in os.walk(root) for name in names]
-
-
 async def test_the_data_directory_never_holds_an_encrypted_database_in_the_clear(
     tmp_path: Path, store: FaultyStore, start_host: HostFactory, http: aiohttp.ClientSession
 ) -> None:
@@ -163,8 +157,8 @@ async def test_the_data_directory_never_holds_an_encrypted_database_in_the_clear
 
         def clean() -> bool:
             return not any(
-                needle in path.read_bytes()
-                for path in files_under(tmp_path / "data")
+                needle in content
+                for _, content in file_contents(tmp_path / "data")
                 for needle in needles
             )
 

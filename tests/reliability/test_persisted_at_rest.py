@@ -8,7 +8,6 @@ plaintext database (saved as a plain image), so a clean result means something.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import aiohttp
@@ -17,7 +16,14 @@ import pytest
 
 from s5vec.config import Settings
 from tests.faults.store import FaultyStore
-from tests.reliability.harness import HOST_KEY, Figures, HostFactory, eventually
+from tests.reliability.harness import (
+    HOST_KEY,
+    Figures,
+    HostFactory,
+    eventually,
+    file_contents,
+    files_under,
+)
 from tests.reliability.wire import Peer, encrypted_init, peer, plain_init, search
 from tests.server.helpers import OWNER, OWNER_KEY, SESSION_KEY, Database, publish
 
@@ -28,11 +34,6 @@ pytestmark = pytest.mark.skipif(
 OTHER_KEY = bytes(range(200, 232))
 SAVE_WAIT_S = 30.0
 SUFFIX = ".s5vi"
-
-
-def files_under(root: Path) -> list[Path]:
-    """Every regular file below ``root``."""
-    return [Path(d) / name for d, _, names in os.walk(root) for name in names]
 
 
 def saved(root: Path) -> list[Path]:
@@ -52,9 +53,9 @@ def exposed(root: Path, db: Database) -> list[str]:
     """Files under ``root`` holding any of ``db``'s content in the clear."""
     return [
         str(path.relative_to(root))
-        for path in files_under(root)
+        for path, content in file_contents(root)
         for needle in needles(db)
-        if needle in path.read_bytes()
+        if needle in content
     ]
 
 
