@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from s5vec.storage.memory import FakeMemoryStorage
+from tests.loader.fakes import GatedStorage
 
 
 class Recorder:
@@ -44,32 +44,10 @@ class Recorder:
         return self.frames[-1]
 
 
-class GatedMemoryStorage(FakeMemoryStorage):
-    """FakeMemoryStorage whose GETs of chosen paths wait until the test opens their gate."""
-
-    def __init__(self, files: Mapping[str, bytes] | None = None) -> None:
-        super().__init__(files)
-        self.gates: dict[str, asyncio.Event] = {}
-        self.waiting: set[str] = set()
-        self.cancelled: list[str] = []
-
-    def hold(self, path: str) -> asyncio.Event:
-        """Hold GETs of ``path`` until the returned event is set."""
-        self.gates[path] = asyncio.Event()
-        return self.gates[path]
-
-    async def get(self, path: str) -> bytes:
-        gate = self.gates.get(path)
-        if gate is not None:
-            self.waiting.add(path)
-            try:
-                await gate.wait()
-            except asyncio.CancelledError:
-                self.cancelled.append(path)
-                raise
-            finally:
-                self.waiting.discard(path)
-        return await super().get(path)
+def gated_memory_storage(files: Mapping[str, bytes] | None = None) -> GatedStorage:
+    """An in-memory fake store whose GETs of chosen paths wait until the test opens their
+    gate (``hold``); the fake itself is ``.inner``."""
+    return GatedStorage(FakeMemoryStorage(files))
 
 
 class RecordingObserver:
@@ -101,9 +79,3 @@ class FailingSearchObserver(RecordingObserver):
             self.fail_next = False
             raise RuntimeError("observer exploded")
         super().on_search(seconds)
-
-
-async def until(predicate: Callable[[], bool]) -> None:
-    """Let other tasks run until ``predicate`` holds (the test's own timeout bounds it)."""
-    while not predicate():  # noqa: ASYNC110 - polls state other tasks update
-        await asyncio.sleep(0.001)

@@ -9,8 +9,9 @@ import numpy as np
 from s5vec.crypto.envelope import seal_session_init
 from s5vec.crypto.secp256k1 import HostKey
 from s5vec.sessions import Connection, SessionHub
+from tests.loader.fakes import until
 from tests.sessions.dbs import Database, User
-from tests.sessions.fakes import Recorder, until
+from tests.sessions.fakes import Recorder
 
 
 def plain_init(session_id: str, db: Database | None = None, **extra: Any) -> dict[str, Any]:

@@ -10,9 +10,10 @@ from s5vec.crypto.secp256k1 import HostKey
 from s5vec.formats.paths import chunk_path
 from s5vec.sessions import SessionHub
 from s5vec.storage.local import LocalStorage
+from tests.loader.fakes import until
 from tests.sessions.conftest import HubMaker
 from tests.sessions.dbs import KEY, User, database, db_path, write
-from tests.sessions.fakes import GatedMemoryStorage, RecordingObserver, until
+from tests.sessions.fakes import RecordingObserver, gated_memory_storage
 from tests.sessions.helpers import (
     connect,
     encrypted_init,
@@ -74,13 +75,13 @@ async def test_plain_init_loads_the_database_after_the_ack(
 
 async def test_ack_is_sent_before_any_storage_read(make_hub: HubMaker, user: User) -> None:
     db = database(user.address)
-    storage = GatedMemoryStorage(db.files())
+    storage = gated_memory_storage(db.files())
     gate = storage.hold(db.path)
     conn, sent = connect(make_hub(storage=storage))
     await conn.handle(plain_init("s1", db))
     # The ack went out while nothing had been read; the load then runs in the background.
     assert [f["type"] for f in sent.frames] == ["session_init_ack"]
-    assert storage.calls == []
+    assert storage.inner.calls == []
     await until(lambda: db.path in storage.waiting)
     assert conn.status == {"state": "loading"}
     gate.set()
@@ -264,7 +265,7 @@ async def test_encrypted_init_without_host_key_is_encryption_not_supported(
 async def test_path_and_address_errors_are_error_frames_and_start_no_load(
     make_hub: HubMaker, user: User, path: str, address: str, code: str
 ) -> None:
-    storage = GatedMemoryStorage()
+    storage = gated_memory_storage()
     conn, sent = connect(make_hub(storage=storage))
     names = {"a": user.address, "other": User.new().address, "bad_checksum": BAD_CHECKSUM}
     message = {
@@ -286,7 +287,7 @@ async def test_path_and_address_errors_are_error_frames_and_start_no_load(
             "id": 4,
         }
     ]
-    assert storage.calls == []
+    assert storage.inner.calls == []
     assert user.address not in sent.frames[0]["message"]
 
 
@@ -304,7 +305,7 @@ async def test_second_init_cancels_the_first_load_before_the_new_ack(
     make_hub: HubMaker, user: User, observer: RecordingObserver
 ) -> None:
     first, second = database(user.address, name="one"), database(user.address, name="two")
-    storage = GatedMemoryStorage({**first.files(), **second.files()})
+    storage = gated_memory_storage({**first.files(), **second.files()})
     held = chunk_path(first.path, 0)
     storage.hold(held)
     hub = make_hub(storage=storage)

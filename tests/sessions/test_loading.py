@@ -11,9 +11,10 @@ from s5vec.formats.paths import chunk_path
 from s5vec.loader import ProgressEvent
 from s5vec.sessions import SessionHub
 from s5vec.storage.local import LocalStorage
+from tests.loader.fakes import until
 from tests.sessions.conftest import HubMaker, IndexFactory
 from tests.sessions.dbs import KEY, OTHER_KEY, Database, User, database, write
-from tests.sessions.fakes import GatedMemoryStorage, RecordingObserver, until
+from tests.sessions.fakes import RecordingObserver, gated_memory_storage
 from tests.sessions.helpers import (
     connect,
     encrypted_init,
@@ -118,7 +119,7 @@ async def test_search_while_loading_returns_vectors_loading_at_once(
     make_hub: HubMaker, user: User
 ) -> None:
     db = database(user.address)
-    storage = GatedMemoryStorage(db.files())
+    storage = gated_memory_storage(db.files())
     held = chunk_path(db.path, 1)
     gate = storage.hold(held)
     conn, sent = connect(make_hub(storage=storage))
@@ -194,7 +195,7 @@ async def test_close_during_load_cancels_it_and_sends_nothing(
     make_hub: HubMaker, user: User, observer: RecordingObserver
 ) -> None:
     db = database(user.address)
-    storage = GatedMemoryStorage(db.files())
+    storage = gated_memory_storage(db.files())
     held = chunk_path(db.path, 0)
     storage.hold(held)
     hub = make_hub(storage=storage)
@@ -244,7 +245,7 @@ async def test_close_releases_the_lease_on_the_cached_index(
 
 async def test_hub_close_cancels_every_load(make_hub: HubMaker, user: User) -> None:
     dbs = [database(user.address, name=f"db{i}") for i in range(3)]
-    storage = GatedMemoryStorage({p: b for db in dbs for p, b in db.files().items()})
+    storage = gated_memory_storage({p: b for db in dbs for p, b in db.files().items()})
     for db in dbs:
         storage.hold(chunk_path(db.path, 0))
     hub = make_hub(storage=storage)

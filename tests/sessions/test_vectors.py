@@ -11,9 +11,10 @@ import pytest
 from s5vec.formats.paths import chunk_path
 from s5vec.sessions import SessionHub
 from s5vec.storage.local import LocalStorage
+from tests.loader.fakes import until
 from tests.sessions.conftest import HubMaker
 from tests.sessions.dbs import User, database, write
-from tests.sessions.fakes import GatedMemoryStorage, RecordingObserver, until
+from tests.sessions.fakes import RecordingObserver, gated_memory_storage
 from tests.sessions.helpers import connect, ended, plain_init, records, search, upload
 
 
@@ -254,7 +255,7 @@ async def test_uploads_of_another_length_made_during_the_load_are_named_on_searc
     make_hub: HubMaker, user: User
 ) -> None:
     db = database(user.address, dims=4)
-    storage = GatedMemoryStorage(db.files())
+    storage = gated_memory_storage(db.files())
     gate = storage.hold(chunk_path(db.path, 0))
     conn, sent = connect(make_hub(storage=storage))
     await conn.handle(plain_init("s1", db))
@@ -274,7 +275,7 @@ async def test_searches_are_answered_while_another_session_loads(
     make_hub: HubMaker, user: User
 ) -> None:
     db = database(user.address)
-    storage = GatedMemoryStorage(db.files())
+    storage = gated_memory_storage(db.files())
     held = chunk_path(db.path, 0)
     gate = storage.hold(held)
     hub = make_hub(storage=storage)
