@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -131,3 +132,26 @@ async def receive_until(
         frames.append(frame)
         if done(frame):
             return frames
+
+
+async def stuck_load(
+    start_host: Callable[..., Awaitable[RunningHost]],
+    stalling_bridge: tuple[str, Storage],
+    http: aiohttp.ClientSession,
+) -> tuple[RunningHost, aiohttp.ClientWebSocketResponse]:
+    """A host on the stalling bridge and a socket whose load is under way, stuck on chunk 1."""
+    url, files = stalling_bridge
+    db = await publish(files, "stuck")
+    host = await start_host(S5_STORAGE="bridge", ENHANCED_S5_URL=url, S5_DOWNLOAD_RETRIES="0")
+    ws = await connect(http, host)
+    await ws.send_json(
+        {"type": "session_init", "session_id": "s1", "vector_database": db.vector_database()}
+    )
+    await receive_until(
+        ws,
+        lambda f: (
+            f.get("type") == "vector_loading_progress"
+            and f["payload"]["event"] == "chunk_downloaded"
+        ),
+    )
+    return host, ws

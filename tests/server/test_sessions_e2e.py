@@ -21,6 +21,7 @@ from tests.server.helpers import (
     connect,
     publish,
     receive_until,
+    stuck_load,
 )
 
 
@@ -252,20 +253,7 @@ async def test_a_search_during_a_load_is_answered_at_once(
     stalling_bridge: tuple[str, LocalStorage],
     http: aiohttp.ClientSession,
 ) -> None:
-    url, files = stalling_bridge
-    db = await publish(files, "stuck")
-    host = await start_host(S5_STORAGE="bridge", ENHANCED_S5_URL=url, S5_DOWNLOAD_RETRIES="0")
-    ws = await connect(http, host)
-    await ws.send_json(
-        {"type": "session_init", "session_id": "s1", "vector_database": db.vector_database()}
-    )
-    await receive_until(
-        ws,
-        lambda f: (
-            f.get("type") == "vector_loading_progress"
-            and f["payload"]["event"] == "chunk_downloaded"
-        ),
-    )  # the load is under way and stuck on chunk 1
+    _, ws = await stuck_load(start_host, stalling_bridge, http)
     query = {"type": "searchVectors", "requestId": "q", "id": 7, "queryVector": [1.0] * 16, "k": 3}
     await ws.send_json(query)
     reply = await receive_until(ws, lambda f: f.get("type") != "vector_loading_progress")

@@ -9,7 +9,7 @@ from aiohttp import WSCloseCode, WSMsgType
 
 from s5vec.storage.local import LocalStorage
 from tests.server.conftest import HostFactory
-from tests.server.helpers import connect, publish, receive_until
+from tests.server.helpers import connect, stuck_load
 
 
 async def test_shutdown_closes_sockets_with_1001_and_cancels_loads(
@@ -17,21 +17,8 @@ async def test_shutdown_closes_sockets_with_1001_and_cancels_loads(
     stalling_bridge: tuple[str, LocalStorage],
     http: aiohttp.ClientSession,
 ) -> None:
-    url, files = stalling_bridge
-    db = await publish(files, "stuck")
-    host = await start_host(S5_STORAGE="bridge", ENHANCED_S5_URL=url, S5_DOWNLOAD_RETRIES="0")
-    loading = await connect(http, host)
+    host, loading = await stuck_load(start_host, stalling_bridge, http)
     idle = await connect(http, host)
-    await loading.send_json(
-        {"type": "session_init", "session_id": "s1", "vector_database": db.vector_database()}
-    )
-    await receive_until(
-        loading,
-        lambda f: (
-            f.get("type") == "vector_loading_progress"
-            and f["payload"]["event"] == "chunk_downloaded"
-        ),
-    )  # the load is under way and stuck on chunk 1
     registry = host.services.metrics.registry
     stopping = asyncio.create_task(host.stop())
     for ws in (loading, idle):
